@@ -220,7 +220,7 @@ func (s *Store) applyStream(ctx context.Context, cacheID string, r io.Reader) (a
 	if err := gz.Close(); err != nil {
 		return applyResult{}, err
 	}
-	if err := s.driver.Sync(ctx, cacheID); err != nil {
+	if err := s.syncer.sync(func() error { return s.driver.Sync(ctx, cacheID) }); err != nil {
 		return applyResult{}, fmt.Errorf("sync layer: %w", err)
 	}
 	return applyResult{diffID: digest.NewDigest(digest.SHA256, h), size: stats.Size, tarSplit: tsBuf.Bytes()}, nil

@@ -35,6 +35,8 @@ type Store struct {
 	// referenced by an image: pipelines hold a read lease, GC the write.
 	leases sync.RWMutex
 
+	syncer *fsSyncer
+
 	stagesMu sync.Mutex
 	stages   map[digest.Digest]*Stage
 
@@ -63,6 +65,7 @@ func Open(ctx context.Context, st *cas.Store, drv mount.Driver, opts ...Option) 
 		cas:    st,
 		driver: drv,
 		now:    time.Now,
+		syncer: newFSSyncer(),
 		stages: map[digest.Digest]*Stage{},
 		images: map[digest.Digest]*Image{},
 		refs:   map[string]digest.Digest{},

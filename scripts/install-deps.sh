@@ -11,7 +11,7 @@ pkgs=(
   docker-registry             # Debian's registry (distribution 2.8) for interop tests
   iproute2 iptables           # namespaces, bridge, port publishing
   tmux                        # real terminals for -it tests
-  openssl ca-certificates     # TLS test material
+  openssl ca-certificates curl # TLS test material, health checks
   e2fsprogs                   # lsattr/chattr used by store checks
 )
 if [ "${1:-}" = bench ]; then

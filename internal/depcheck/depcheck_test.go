@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"cmd/berthd":         {"*"},
 	"cmd/berth":          {"*"},
 	"cmd/berth-fixtures": {"*"},
+	"cmd/berth-bench":    {"*"},
 	"internal/depcheck":  {},
 }
 
