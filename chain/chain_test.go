@@ -553,3 +553,53 @@ func writeTar(t *testing.T, w io.Writer, name, content string) {
 	tw.Write([]byte(content))
 	tw.Close()
 }
+
+func TestRWLayerMountsOnImageAndHoldsItsChain(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		e := openEnv(t, t.TempDir(), driver)
+		set := makeImages(t, e)
+		rw, err := e.store.CreateRWLayer(ctx, "c1", set.child.TopLayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.CreateRWLayer(ctx, "c1", set.child.TopLayer); !errors.Is(err, errdefs.ErrAlreadyExists) {
+			t.Fatalf("second layer for one container: %v", err)
+		}
+		root, err := e.store.MountRW(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"b", "etc/motd", "etc/hosts", "etc/resolv.conf", ".dockerenv", "dev/shm"} {
+			if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+				t.Errorf("%s missing in the container root: %v", p, err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(root, "written"), []byte("rw"), 0o644); err != nil {
+			t.Fatalf("root is not writable: %v", err)
+		}
+		if err := e.store.UnmountRW(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		// The image is force-deleted while the container holds its chain:
+		// the layers stay until the container's layer goes.
+		if _, err := e.store.DeleteImage(ctx, set.child.ID.String(), true, false); err != nil {
+			t.Fatal(err)
+		}
+		if !e.store.HasLayer(ctx, set.child.TopLayer) {
+			t.Fatal("layer held by a container was deleted")
+		}
+		if err := e.store.RemoveRWLayer(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if e.store.HasLayer(ctx, set.child.TopLayer) {
+			t.Fatal("layer of the deleted image kept after its last container went")
+		}
+		if e.drv.Exists(rw.MountID) || e.drv.Exists(rw.InitID) {
+			t.Fatal("container layer dirs kept")
+		}
+		if _, err := e.store.RWLayerOf(ctx, "c1"); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Fatalf("record kept: %v", err)
+		}
+	})
+}

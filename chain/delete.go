@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/berth-dev/berth/cas"
@@ -203,28 +202,12 @@ func (s *Store) deleteImageLocked(ctx context.Context, img *Image, users map[dig
 	delete(s.images, img.ID)
 	items := []DeleteItem{{Deleted: img.ID.String()}}
 	// The image's layers go while nothing else holds them, top down.
-	for c := img.TopLayer; c != ""; {
-		l, err := s.Layer(ctx, c)
-		if err != nil {
-			break
-		}
-		var refs int64
-		s.cas.Index.View(ctx, func(tx *cas.Tx) error {
-			rec, err := tx.LayerDB().Get(c, false)
-			refs = rec.References
-			return err
-		})
-		if refs > 0 {
-			break
-		}
-		if err := s.deleteLayer(ctx, c); err != nil {
-			if errors.Is(err, errLayerInUse) {
-				break
-			}
-			return items, err
-		}
+	removed, err := s.collectChain(ctx, img.TopLayer)
+	for _, c := range removed {
 		items = append(items, DeleteItem{Deleted: c.String()})
-		c = l.Parent
+	}
+	if err != nil {
+		return items, err
 	}
 	if prune && img.Parent != "" {
 		if parent, ok := s.images[img.Parent]; ok && len(s.refsOfLocked(parent.ID)) == 0 && len(s.childrenLocked(parent.ID)) == 0 {
