@@ -22,7 +22,7 @@ func conflictf(hard bool, id digest.Digest, reason string) error {
 	if hard {
 		kind = "cannot be forced"
 	}
-	return fmt.Errorf("conflict: unable to delete %s (%s) - %s: %w", ShortID(id), kind, reason, errdefs.ErrConflict)
+	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to delete %s (%s) - %s", ShortID(id), kind, reason))
 }
 
 // DeleteImage is `docker rmi`: by name it removes that reference and, when

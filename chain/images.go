@@ -217,7 +217,7 @@ func normalizeRefs(in []string) ([]reference.Named, error) {
 func ParseReference(s string) (reference.Named, error) {
 	n, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: invalid reference format", errdefs.ErrInvalidArgument)
+		return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	if _, ok := n.(reference.Canonical); ok {
 		return n, nil
@@ -263,7 +263,7 @@ func (s *Store) Tag(ctx context.Context, refOrID, ref string) (Image, error) {
 		return Image{}, err
 	}
 	if _, ok := n.(reference.Canonical); ok {
-		return Image{}, fmt.Errorf("refusing to create a tag with a digest reference: %w", errdefs.ErrInvalidArgument)
+		return Image{}, errdefs.ErrInvalidArgument.WithMessage("refusing to create a tag with a digest reference")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -271,7 +271,7 @@ func (s *Store) Tag(ctx context.Context, refOrID, ref string) (Image, error) {
 	var moved []movedRef
 	err = s.cas.Index.Update(ctx, func(tx *cas.Tx) error {
 		if !tx.ImageDB().Has(img.ID) {
-			return fmt.Errorf("No such image: %s: %w", refOrID, errdefs.ErrNotFound)
+			return errdefs.ErrNotFound.WithMessage("No such image: " + refOrID)
 		}
 		var err error
 		moved, err = setRef(tx, n, img.ID, now)
@@ -317,7 +317,7 @@ func (s *Store) Image(ctx context.Context, refOrID string) (Image, error) {
 }
 
 func noSuchImage(refOrID string) error {
-	return fmt.Errorf("No such image: %s: %w", refOrID, errdefs.ErrNotFound)
+	return errdefs.ErrNotFound.WithMessage("No such image: " + refOrID)
 }
 
 // errNoSuchImage formats like Docker: a name gets its implied tag.
@@ -369,7 +369,7 @@ func (s *Store) resolveLocked(refOrID string) (*Image, error) {
 		for id, img := range s.images {
 			if strings.HasPrefix(id.Encoded(), prefix) {
 				if found != nil {
-					return nil, fmt.Errorf("%w: multiple images match the prefix %s", errdefs.ErrInvalidArgument, refOrID)
+					return nil, errdefs.ErrInvalidArgument.WithMessage("multiple IDs found with provided prefix: " + refOrID)
 				}
 				found = img
 			}

@@ -1,0 +1,8 @@
+package main
+
+import "net"
+
+type (
+	netConn   = net.Conn
+	netDialer = net.Dialer
+)
