@@ -200,6 +200,7 @@ func (s *Store) deleteImageLocked(ctx context.Context, img *Image, users map[dig
 		return nil, fmt.Errorf("delete image %s: %w", ShortID(img.ID), err)
 	}
 	delete(s.images, img.ID)
+	s.gen.Add(1)
 	items := []DeleteItem{{Deleted: img.ID.String()}}
 	// The image's layers go while nothing else holds them, top down.
 	removed, err := s.collectChain(ctx, img.TopLayer)

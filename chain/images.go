@@ -161,6 +161,7 @@ func (s *Store) CreateImage(ctx context.Context, raw []byte, opts CreateOptions)
 	if !ok {
 		entry = &Image{ID: id, Config: cfg, RawConfig: raw, TopLayer: top, Size: size, Parent: opts.Parent}
 		s.images[id] = entry
+		s.gen.Add(1)
 	}
 	s.applyMovedRefs(moved, now)
 	for _, r := range refs {
@@ -226,6 +227,7 @@ func ParseReference(s string) (reference.Named, error) {
 }
 
 func (s *Store) addRefLocked(img *Image, ref reference.Named, now time.Time) {
+	s.gen.Add(1)
 	s.refs[ref.String()] = img.ID
 	fam := reference.FamiliarString(ref)
 	if _, ok := ref.(reference.Canonical); ok {
@@ -243,6 +245,7 @@ func (s *Store) addRefLocked(img *Image, ref reference.Named, now time.Time) {
 }
 
 func (s *Store) removeRefLocked(img *Image, ref reference.Named) {
+	s.gen.Add(1)
 	if s.refs[ref.String()] == img.ID {
 		delete(s.refs, ref.String())
 	}

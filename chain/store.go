@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/cas"
@@ -40,7 +41,8 @@ type Store struct {
 	stagesMu sync.Mutex
 	stages   map[digest.Digest]*Stage
 
-	mu     sync.Mutex // images and refs caches and the changes behind them
+	gen    atomic.Uint64 // bumped by every change to images or references
+	mu     sync.Mutex    // images and refs caches and the changes behind them
 	images map[digest.Digest]*Image
 	refs   map[string]digest.Digest // normalised reference → image ID
 }
@@ -234,3 +236,7 @@ func (s *Store) sweepDriverDirs(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Generation changes whenever an image or a reference does, so callers can
+// cache what they computed from Images.
+func (s *Store) Generation() uint64 { return s.gen.Load() }

@@ -136,3 +136,12 @@ func WriteJSON(c echo.Context, code int, v any) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
+
+// writeJSONBytes writes an answer WriteJSON encoded earlier.
+func writeJSONBytes(c echo.Context, code int, body []byte) error {
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "application/json")
+	w.WriteHeader(code)
+	_, err := w.Write(body)
+	return err
+}

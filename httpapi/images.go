@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -27,6 +28,8 @@ type ImageStore interface {
 	Children(id digest.Digest) []digest.Digest
 	ImageUsers(ctx context.Context) map[digest.Digest][]chain.ImageUser
 	LayersSize(ctx context.Context) int64
+	// Generation changes whenever an image or reference does.
+	Generation() uint64
 	GraphDriver(ctx context.Context, top digest.Digest) (name string, data map[string]string)
 }
 
@@ -149,6 +152,11 @@ func familiarRefs(img chain.Image) []reference.Named {
 }
 
 func (s *Server) listImages(c echo.Context) error {
+	gen := s.backends.Images.Generation()
+	key := c.Request().URL.RawQuery
+	if body, ok := s.imagesJSON.get(gen, key); ok {
+		return writeJSONBytes(c, http.StatusOK, body)
+	}
 	ctx := c.Request().Context()
 	f, err := ParseFilters(c.QueryParam("filters"))
 	if err != nil {
@@ -247,7 +255,14 @@ func (s *Server) listImages(c echo.Context) error {
 		}
 		return out[i].ID < out[j].ID
 	})
-	return WriteJSON(c, http.StatusOK, out)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	s.imagesJSON.put(gen, key, buf.Bytes())
+	return writeJSONBytes(c, http.StatusOK, buf.Bytes())
 }
 
 func boolParam(v string) bool {

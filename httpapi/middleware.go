@@ -77,7 +77,7 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		if !s.opts.Debug && !s.log.Enabled(req.Context(), slog.LevelDebug) {
+		if !s.accessLogOn(req) {
 			return next(c)
 		}
 		start := time.Now()
@@ -151,4 +151,8 @@ func (s *Server) versionMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 // argument" suffix), for texts the docker CLI shows verbatim.
 func invalidArgument(msg string) error {
 	return errdefs.ErrInvalidArgument.WithMessage(msg)
+}
+
+func (s *Server) accessLogOn(r *http.Request) bool {
+	return s.opts.Debug || s.log.Enabled(r.Context(), slog.LevelDebug)
 }

@@ -97,6 +97,8 @@ type Server struct {
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
+	imagesJSON responseCache
+
 	mu            sync.Mutex
 	hijacked      map[*hijackedConn]struct{}
 	hijackChanged chan struct{} // closed and replaced whenever one ends
@@ -137,7 +139,7 @@ func New(opts Options, backends Backends) *Server {
 	s.registerRoutes()
 
 	s.http = &http.Server{
-		Handler: e,
+		Handler: newFastPath(s, e),
 		// Headers must arrive promptly; bodies (build contexts, image
 		// tars) and responses (streams) have no deadline.
 		ReadHeaderTimeout: time.Minute,

@@ -26,6 +26,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"register", benchRegister},
 	{"index-memory", benchIndexMemory},
+	{"api", benchAPI},
 }
 
 type report struct {
