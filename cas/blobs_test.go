@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -269,5 +270,29 @@ func TestSweepIngestsRemovesOnlyOldUnheld(t *testing.T) {
 		if _, err := os.Stat(d); err != nil {
 			t.Fatalf("%s removed: %v", d, err)
 		}
+	}
+}
+
+func TestWriterWrittenReadsBackThePartialData(t *testing.T) {
+	ctx := context.Background()
+	b := newBlobs(t)
+	data := randomBytes(t, 3<<20)
+	dgst := digest.FromBytes(data)
+	w, _ := b.Writer(ctx, "partial", WithExpected(dgst, int64(len(data))))
+	w.Write(data[:1<<20+17])
+	w.Close()
+	w, err := b.Writer(ctx, "partial", WithExpected(dgst, int64(len(data))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Discard()
+	r, err := w.Written()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if !bytes.Equal(got, data[:w.Offset()]) || w.Offset() != 1<<20+17 {
+		t.Fatalf("read back %d bytes (offset %d)", len(got), w.Offset())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -150,6 +151,22 @@ func (w *Writer) resume() error {
 	w.lastCkp = w.offset
 	w.buf = bufio.NewWriterSize(data, 1<<20)
 	return nil
+}
+
+// Written reads back what the ingest holds (the first Offset bytes), so a
+// resumed download can feed a consumer what an earlier attempt wrote.
+func (w *Writer) Written() (io.ReadCloser, error) {
+	if err := w.buf.Flush(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(w.data.Name())
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, 0, w.offset), f}, nil
 }
 
 // Offset is how many bytes the ingest holds: where a resumed download

@@ -10,6 +10,7 @@ func newImageCommand(a *app) *cobra.Command {
 		newImageInspectCommand(a),
 		newImageListCommand(a),
 		newImagePruneCommand(a),
+		newPullCommand(a),
 		newImageRemoveCommand(a),
 		newTagCommand(a),
 	)

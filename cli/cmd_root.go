@@ -76,6 +76,7 @@ func addCommands(root *cobra.Command, a *app) {
 		newImagesCommand(a),
 		newInfoCommand(a),
 		newInspectCommand(a),
+		newPullCommand(a),
 		newRmiCommand(a),
 		newTagCommand(a),
 		newVersionCommand(a),

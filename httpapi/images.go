@@ -105,6 +105,9 @@ func (s *Server) registerImageRoutes() {
 	e := s.echo
 	e.GET("/images/json", s.listImages)
 	e.POST("/images/prune", s.pruneImages)
+	if s.backends.Puller != nil {
+		e.POST("/images/create", s.createImage)
+	}
 	// Names carry slashes and colons unescaped: match the whole rest and
 	// split off the fixed suffix.
 	e.GET("/images/*", s.imageGetRoute)

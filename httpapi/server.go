@@ -76,6 +76,8 @@ type Backends struct {
 	// Images answers the image endpoints. Optional: without it they are
 	// not routed.
 	Images ImageStore
+	// Puller answers POST /images/create?fromImage=. Optional.
+	Puller ImagePuller
 	// Events is the daemon-wide event bus. Optional: New creates one with
 	// DefaultEventsBuffer when nil; get it back with Server.Events.
 	Events *Events
@@ -98,6 +100,9 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	imagesJSON responseCache
+	// imageImport answers POST /images/create?fromSrc= once offline
+	// import is wired.
+	imageImport echo.HandlerFunc
 
 	mu            sync.Mutex
 	hijacked      map[*hijackedConn]struct{}

@@ -332,9 +332,8 @@ func TestDockerCLIImagesTagRmiInspectHistory(t *testing.T) {
 	if strings.TrimSpace(out) != "" {
 		t.Fatalf("images left: %q", out)
 	}
-	// Events of all of the above, bounded by --until so the CLI returns;
-	// the CLI sends until in whole seconds, so let this second pass.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
+	// Events of all of the above, bounded by --until so the CLI returns.
+	nextSecond()
 	out, errOut, code = d.docker("events", "--since", "5m", "--until", "0s", "--format", "{{.Type}} {{.Action}}")
 	if code != 0 {
 		t.Fatalf("events: %d %q", code, errOut)
@@ -434,4 +433,10 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	if _, err := os.Stat(d.sock); !os.IsNotExist(err) {
 		t.Fatal("socket left behind")
 	}
+}
+
+// nextSecond waits for the next whole second: the CLI sends --until in
+// whole seconds, so events of this second would fall after it.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
 }

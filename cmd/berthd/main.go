@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/cli"
 	"github.com/berth-dev/berth/httpapi"
 	"github.com/berth-dev/berth/mount"
+	"github.com/berth-dev/berth/pull"
 )
 
 // version is set at link time by release builds.
@@ -104,7 +105,8 @@ func serve(cfg *cli.DaemonConfig, log *slog.Logger, level *slog.LevelVar) error 
 		return err
 	}
 
-	d := &daemon{images: images, driver: drv, version: version}
+	puller := pull.New(images, pullConfig(cfg), pull.WithLogger(log))
+	d := &daemon{images: images, driver: drv, version: version, puller: puller}
 	d.cfg.Store(cfg)
 	id, err := daemonID(cfg.DataRoot)
 	if err != nil {
@@ -117,7 +119,7 @@ func serve(cfg *cli.DaemonConfig, log *slog.Logger, level *slog.LevelVar) error 
 		Version:    version,
 		CORSHeader: cfg.APICorsHeader,
 		Logger:     log,
-	}, httpapi.Backends{System: d, Images: images, DiskUsage: d, Events: events})
+	}, httpapi.Backends{System: d, Images: images, DiskUsage: d, Events: events, Puller: puller})
 
 	listeners, err := httpapi.Listen(ctx, cfg.Hosts, tlsConf, cfg.Group)
 	if err != nil {
@@ -179,6 +181,15 @@ type daemon struct {
 	driver  mount.Driver
 	id      string
 	version string
+	puller  *pull.Puller
+}
+
+func pullConfig(cfg *cli.DaemonConfig) pull.Config {
+	return pull.Config{
+		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+		Mirrors:                cfg.RegistryMirrors,
+		InsecureRegistries:     cfg.InsecureRegistries,
+	}
 }
 
 func (d *daemon) config() *cli.DaemonConfig { return d.cfg.Load() }
@@ -195,5 +206,6 @@ func (d *daemon) reload(log *slog.Logger, level *slog.LevelVar) {
 	}
 	d.cfg.Store(res.Config)
 	setLevel(level, res.Config)
+	d.puller.SetConfig(pullConfig(res.Config))
 	log.Info("reloaded configuration", "changed", res.Changed)
 }
