@@ -140,8 +140,8 @@ func TestWriterAfterCrashResumesAtLastCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for off := 0; off < len(data); off += 1 << 20 {
-		w.Write(data[off : off+1<<20])
+	for off := 0; off < len(data); off += 64 << 10 {
+		w.Write(data[off:min(off+64<<10, len(data))])
 	}
 	// Crash: the process dies without Close. Flushed-but-unsaved bytes
 	// after the checkpoint must be dropped, not trusted.

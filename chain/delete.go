@@ -201,6 +201,10 @@ func (s *Store) deleteImageLocked(ctx context.Context, img *Image, users map[dig
 	}
 	delete(s.images, img.ID)
 	s.gen.Add(1)
+	// The config blob goes with the image (GC collects it after a crash).
+	if err := s.cas.Blobs.Delete(ctx, img.ID); err != nil {
+		return nil, err
+	}
 	items := []DeleteItem{{Deleted: img.ID.String()}}
 	// The image's layers go while nothing else holds them, top down.
 	removed, err := s.collectChain(ctx, img.TopLayer)

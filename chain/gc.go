@@ -159,7 +159,11 @@ func (s *Store) deleteLayer(ctx context.Context, chainID digest.Digest) error {
 	if err := s.driver.Remove(ctx, rec.CacheID); err != nil {
 		return fmt.Errorf("delete layer %s: %w", chainID, err)
 	}
-	return s.cas.Index.Update(ctx, func(tx *cas.Tx) error {
+	// The compressed blobs this layer came as go with its last record;
+	// a crash before they are unlinked leaves them to GC.
+	var blobs []digest.Digest
+	err = s.cas.Index.Update(ctx, func(tx *cas.Tx) error {
+		blobs = nil
 		ldb := tx.LayerDB()
 		if err := ldb.Delete(chainID); err != nil {
 			return err
@@ -174,8 +178,20 @@ func (s *Store) deleteLayer(ctx context.Context, chainID digest.Digest) error {
 			return err
 		}
 		if !still[rec.DiffID] {
+			if blobs, err = tx.Distribution().BlobsByDiffID(rec.DiffID); err != nil {
+				return err
+			}
 			return tx.Distribution().DeleteDiffID(rec.DiffID)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, b := range blobs {
+		if err := s.cas.Blobs.Delete(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }

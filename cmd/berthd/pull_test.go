@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"fmt"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/fixtures"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -72,6 +75,16 @@ func TestDockerPullFromDebianRegistry(t *testing.T) {
 	out, _, _ = d.docker("events", "--since", "1m", "--until", "0s", "--filter", "event=pull", "--format", "{{.Actor.ID}}")
 	if !strings.Contains(out, ref) {
 		t.Errorf("no pull event for %s:\n%s", ref, out)
+	}
+	// Removing the image removes its layers and the blobs they came as.
+	if _, errOut, code := d.docker("rmi", ref); code != 0 {
+		t.Fatalf("rmi: %s", errOut)
+	}
+	if left, _ := os.ReadDir(filepath.Join(d.dataDir, "blobs", "sha256")); len(left) != 0 {
+		t.Fatalf("%d blobs left after rmi", len(left))
+	}
+	if left, _ := os.ReadDir(filepath.Join(d.dataDir, "layers")); len(left) > 1 {
+		t.Fatalf("layer dirs left after rmi: %d", len(left))
 	}
 }
 
@@ -144,5 +157,63 @@ func TestBerthPullLikeDockerPull(t *testing.T) {
 	do, de, dc := d.docker("pull", reg.Host+"/small:nope")
 	if bo != do || be != de || bc != dc || bc != 1 {
 		t.Fatalf("missing tag: berth %d %q %q, docker %d %q %q", bc, bo, be, dc, do, de)
+	}
+}
+
+// kill -9 of berthd in the middle of a pull: the restarted berthd opens its
+// store, and pulling again completes from the partial download.
+func TestKill9MidPullResumesAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	reg := fixtures.StartRegistry(t)
+	big := fixtures.RandomFileLayer(61, "opt/big", 12<<20)
+	img, err := fixtures.ImageFromSpecs([]fixtures.LayerSpec{fixtures.SmallMixedLayer(60), big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Push(ctx, img, "resume:v1"); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	bigDigest, _ := layers[1].Digest()
+	bigSize, _ := layers[1].Size()
+	throttle, err := reg.Throttle("/blobs/"+bigDigest.String(), 2<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	d := startDaemon(t, dir)
+	ref := reg.Host + "/resume:v1"
+	pulled := make(chan struct{})
+	go func() {
+		defer close(pulled)
+		runDocker(t, d.host, nil, "pull", ref)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for reg.BlobBytesServed(bigDigest.String()) < 5<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("download never got going: %d bytes", reg.BlobBytesServed(bigDigest.String()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.cmd.Process.Kill()
+	<-d.exited
+	<-pulled
+	servedBefore := reg.BlobBytesServed(bigDigest.String())
+
+	reg.RemoveFault(throttle)
+	d2 := startDaemon(t, dir)
+	out, errOut, code := d2.docker("pull", ref)
+	if code != 0 {
+		t.Fatalf("pull after restart: %d %s\n%s", code, errOut, d2.logs())
+	}
+	if !strings.Contains(out, "Status: Downloaded newer image for "+ref) {
+		t.Fatalf("pull after restart:\n%s", out)
+	}
+	again := reg.BlobBytesServed(bigDigest.String()) - servedBefore
+	if again >= bigSize {
+		t.Fatalf("the second pull fetched %d bytes of a %d-byte blob: nothing was resumed", again, bigSize)
+	}
+	if out, _, _ := d2.docker("images", "-q"); len(strings.Fields(out)) != 1 {
+		t.Fatalf("images after the resumed pull: %q", out)
 	}
 }
