@@ -198,7 +198,8 @@ func (s *Store) applyStream(ctx context.Context, cacheID string, r io.Reader) (a
 	defer plain.Close()
 	h := sha256.New()
 	var tsBuf bytes.Buffer
-	gz := gzip.NewWriter(&tsBuf)
+	// tar-split metadata is small and read rarely: compress it fast.
+	gz, _ := gzip.NewWriterLevel(&tsBuf, gzip.BestSpeed)
 	tarStream, done, err := asm.NewInputTarStreamWithDone(io.TeeReader(plain, h), storage.NewJSONPacker(gz), nil)
 	if err != nil {
 		return applyResult{}, err

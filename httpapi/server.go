@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -165,6 +166,27 @@ func (s *Server) registerRoutes() {
 	s.registerSystemRoutes()
 	s.registerImageRoutes()
 	e.GET("/events", s.getEvents)
+	// dockerd serves Go's profiler under /debug/pprof; berth does too,
+	// but only while debug logging is on (checked per request, so a
+	// SIGHUP turning debug on enables it).
+	e.Any("/debug/pprof/*", func(c echo.Context) error {
+		if !s.accessLogOn(c.Request()) {
+			return echo.ErrNotFound
+		}
+		switch c.Param("*") {
+		case "profile":
+			pprof.Profile(c.Response(), c.Request())
+		case "trace":
+			pprof.Trace(c.Response(), c.Request())
+		case "symbol":
+			pprof.Symbol(c.Response(), c.Request())
+		case "cmdline":
+			pprof.Cmdline(c.Response(), c.Request())
+		default:
+			pprof.Index(c.Response(), c.Request())
+		}
+		return nil
+	})
 }
 
 // Handler is the server's HTTP handler, for tests and for embedding.

@@ -27,6 +27,7 @@ var scenarios = []scenario{
 	{"register", benchRegister},
 	{"index-memory", benchIndexMemory},
 	{"api", benchAPI},
+	{"pull", benchPull},
 }
 
 type report struct {
