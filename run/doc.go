@@ -4,4 +4,17 @@
 //
 // It must not speak HTTP; images come from chain, filesystems from mount,
 // network namespaces from netns.
+//
+// Process model: a Manager (in berthd) keeps one record per container in
+// the metadata index and a copy-on-write snapshot of it in memory, so
+// reads (List, Inspect) never wait behind an operation. Starting a
+// container mounts its layer, pins a network namespace, writes the OCI
+// bundle to <ExecRoot>/<id>/ and spawns a shim (ShimMain: berthd's own
+// binary in shim mode) in its own session. The shim runs the runtime
+// (`runc run --detach`), becomes the container's reaper as a child
+// subreaper, owns its stdio (json-file log, attach streams), and writes
+// the exit to <ExecRoot>/<id>/exit; berthd talks to it over
+// <ExecRoot>/<id>/shim.sock with one JSON request line per connection
+// (start, wait, state, kill, attach, stdin). A restarted berthd finds a
+// running container's shim on its socket, or its exit in the file.
 package run

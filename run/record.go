@@ -1,0 +1,157 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth/cas"
+	"github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/go-digest"
+)
+
+// record is what berth keeps about a container, stored as JSON at
+// containers/<id> in the metadata index. Records are copied on write:
+// a *record handed out is never modified again, so readers (List,
+// Inspect) use snapshots without locks.
+type record struct {
+	ID              string                `json:"id"`
+	Name            string                `json:"name"` // without the leading "/"
+	Created         time.Time             `json:"created"`
+	Path            string                `json:"path"`
+	Args            []string              `json:"args"`
+	Config          *container.Config     `json:"config"`
+	HostConfig      *container.HostConfig `json:"hostConfig"`
+	ImageID         digest.Digest         `json:"imageID"`
+	Driver          string                `json:"driver"`
+	GraphDriverData map[string]string     `json:"graphDriverData,omitempty"`
+	Mounts          []mountPoint          `json:"mounts,omitempty"`
+	State           containerState        `json:"state"`
+	RestartCount    int                   `json:"restartCount,omitempty"`
+	// ManuallyStopped is set by stop and kill: restart policies other
+	// than "always" leave such a container alone.
+	ManuallyStopped bool `json:"manuallyStopped,omitempty"`
+	// Runtime is the resolved runtime name.
+	Runtime string `json:"runtime"`
+	// Log is the resolved log configuration.
+	Log            logSettings `json:"log"`
+	LogPath        string      `json:"logPath,omitempty"`
+	HostnamePath   string      `json:"hostnamePath"`
+	HostsPath      string      `json:"hostsPath"`
+	ResolvConfPath string      `json:"resolvConfPath"`
+}
+
+type containerState struct {
+	Status     container.ContainerState `json:"status"`
+	Pid        int                      `json:"pid,omitempty"`
+	ExitCode   int                      `json:"exitCode"`
+	Error      string                   `json:"error,omitempty"`
+	StartedAt  time.Time                `json:"startedAt"`
+	FinishedAt time.Time                `json:"finishedAt"`
+	OOMKilled  bool                     `json:"oomKilled,omitempty"`
+	// Restarting is set between an exit and the restart its policy
+	// asks for.
+	Restarting bool `json:"restarting,omitempty"`
+	// ShimPid is the pid of the run's shim.
+	ShimPid int `json:"shimPid,omitempty"`
+}
+
+func (s containerState) running() bool { return s.Status == container.StateRunning }
+
+// ctr is a container in memory.
+type ctr struct {
+	id string
+	// op serialises the long lifecycle operations (start, exit handling,
+	// remove); stop and kill do not take it so they never wait behind a
+	// start or another stop.
+	op sync.Mutex
+
+	mu      sync.Mutex // guards rec and the fields below
+	rec     *record
+	exitCh  chan struct{} // closed when the current run ends; then replaced
+	removed chan struct{} // closed when the container is gone
+	// exitErr is the error of the last failed start, for waiters.
+	exitErr string
+	monitor *shimConn // the shim's wait connection while running
+	// removing marks a Remove under way.
+	removing bool
+	// backoff is the restart policy's current delay.
+	backoff time.Duration
+
+	snap   atomic.Pointer[record]
+	attach *attachHub
+}
+
+func newCtr(rec *record) *ctr {
+	c := &ctr{id: rec.ID, rec: rec, exitCh: make(chan struct{}), removed: make(chan struct{}), attach: newAttachHub()}
+	c.snap.Store(rec)
+	return c
+}
+
+// view is the container's current snapshot.
+func (c *ctr) view() *record { return c.snap.Load() }
+
+// update applies fn to a copy of the record and publishes the copy. fn
+// must replace, never modify in place, the slices and maps it changes.
+func (c *ctr) update(fn func(r *record)) *record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := *c.rec
+	fn(&n)
+	c.rec = &n
+	c.snap.Store(&n)
+	return &n
+}
+
+func (c *ctr) exitChan() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exitCh
+}
+
+// signalExit wakes everyone waiting for the current run to end.
+func (c *ctr) signalExit(errMsg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.exitErr = errMsg
+	close(c.exitCh)
+	c.exitCh = make(chan struct{})
+}
+
+func (m *Manager) persist(ctx context.Context, rec *record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode container %s: %w", rec.ID, err)
+	}
+	err = m.cfg.Store.CAS().Index.Update(context.WithoutCancel(ctx), func(tx *cas.Tx) error {
+		return tx.Containers().Put(rec.ID, b)
+	})
+	if err != nil {
+		return fmt.Errorf("save container %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+func (m *Manager) loadRecords(ctx context.Context) ([]*record, error) {
+	var recs []*record
+	err := m.cfg.Store.CAS().Index.View(ctx, func(tx *cas.Tx) error {
+		return tx.Containers().All(func(id string, b []byte) error {
+			var r record
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("container record %s: %w", id, err)
+			}
+			if r.Config == nil {
+				r.Config = &container.Config{}
+			}
+			if r.HostConfig == nil {
+				r.HostConfig = &container.HostConfig{}
+			}
+			recs = append(recs, &r)
+			return nil
+		})
+	})
+	return recs, err
+}
