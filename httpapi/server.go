@@ -77,6 +77,9 @@ type Backends struct {
 	// Images answers the image endpoints. Optional: without it they are
 	// not routed.
 	Images ImageStore
+	// Containers and Volumes answer /containers and /volumes. Optional.
+	Containers Containers
+	Volumes    VolumeStore
 	// Puller answers POST /images/create?fromImage=. Optional.
 	Puller ImagePuller
 	// Events is the daemon-wide event bus. Optional: New creates one with
@@ -165,6 +168,7 @@ func (s *Server) registerRoutes() {
 	e.OPTIONS("/*", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
 	s.registerSystemRoutes()
 	s.registerImageRoutes()
+	s.registerContainerRoutes()
 	e.GET("/events", s.getEvents)
 	// dockerd serves Go's profiler under /debug/pprof; berth does too,
 	// but only while debug logging is on (checked per request, so a

@@ -140,6 +140,12 @@ func (d *daemonProc) stop() {
 		return
 	default:
 	}
+	// Containers go first: with --live-restore they would outlive berthd.
+	if out, _, code := d.docker("ps", "-aq"); code == 0 {
+		if ids := strings.Fields(out); len(ids) > 0 {
+			d.docker(append([]string{"rm", "-f"}, ids...)...)
+		}
+	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.exited:
@@ -163,7 +169,19 @@ func (d *daemonProc) docker(args ...string) (stdout, stderr string, code int) {
 
 func runDocker(t *testing.T, host string, env []string, args ...string) (string, string, int) {
 	t.Helper()
+	return runDockerIn(t, host, env, nil, args...)
+}
+
+// runDockerStdin runs the docker CLI with stdin from a string.
+func runDockerStdin(t *testing.T, host, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	return runDockerIn(t, host, nil, strings.NewReader(stdin), args...)
+}
+
+func runDockerIn(t *testing.T, host string, env []string, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(dockerCLI, append([]string{"-H", host}, args...)...)
+	cmd.Stdin = stdin
 	cmd.Env = append([]string{"HOME=" + t.TempDir(), "DOCKER_CONFIG=" + t.TempDir(), "PATH=/usr/bin:/bin"}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

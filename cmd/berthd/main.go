@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sync/atomic"
@@ -20,16 +21,23 @@ import (
 	"github.com/berth-dev/berth/httpapi"
 	"github.com/berth-dev/berth/mount"
 	"github.com/berth-dev/berth/pull"
+	"github.com/berth-dev/berth/run"
+	"github.com/moby/moby/api/types/container"
 )
 
 // version is set at link time by release builds.
 var version = "0.1.0-dev"
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	// berthd shim … is the per-container shim (package run), started by
+	// berthd itself: it must not parse daemon flags.
+	if len(os.Args) > 1 && os.Args[1] == "shim" {
+		os.Exit(run.ShimMain(os.Args[2:]))
+	}
+	os.Exit(daemonMain(os.Args[1:]))
 }
 
-func run(args []string) int {
+func daemonMain(args []string) int {
 	cfg, err := cli.LoadDaemonConfig(args)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berthd:", err)
@@ -106,7 +114,13 @@ func serve(cfg *cli.DaemonConfig, log *slog.Logger, level *slog.LevelVar) error 
 	}
 
 	puller := pull.New(images, pullConfig(cfg), pull.WithLogger(log))
-	d := &daemon{images: images, driver: drv, version: version, puller: puller}
+	events := httpapi.NewEvents(httpapi.DefaultEventsBuffer)
+	containers, err := run.New(ctx, runConfig(cfg, images, events))
+	if err != nil {
+		return err
+	}
+	images.SetImageUsers(containers.ImageUsers)
+	d := &daemon{images: images, driver: drv, version: version, puller: puller, containers: containers}
 	d.cfg.Store(cfg)
 	id, err := daemonID(cfg.DataRoot)
 	if err != nil {
@@ -114,12 +128,12 @@ func serve(cfg *cli.DaemonConfig, log *slog.Logger, level *slog.LevelVar) error 
 	}
 	d.id = id
 
-	events := httpapi.NewEvents(httpapi.DefaultEventsBuffer)
 	srv := httpapi.New(httpapi.Options{
 		Version:    version,
 		CORSHeader: cfg.APICorsHeader,
 		Logger:     log,
-	}, httpapi.Backends{System: d, Images: images, DiskUsage: d, Events: events, Puller: puller})
+	}, httpapi.Backends{System: d, Images: images, DiskUsage: d, Events: events, Puller: puller,
+		Containers: containers, Volumes: containers.Volumes()})
 
 	listeners, err := httpapi.Listen(ctx, cfg.Hosts, tlsConf, cfg.Group)
 	if err != nil {
@@ -145,7 +159,14 @@ func serve(cfg *cli.DaemonConfig, log *slog.Logger, level *slog.LevelVar) error 
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
-			return shutdown(srv, d.config(), sigs, log)
+			err := shutdown(srv, d.config(), sigs, log)
+			// Without live-restore the containers stop with the daemon.
+			stopCtx, cancel := context.WithTimeout(context.Background(), time.Duration(d.config().ShutdownTimeout+15)*time.Second)
+			defer cancel()
+			if serr := containers.Shutdown(stopCtx); serr != nil {
+				log.Error("stopping containers", "err", serr)
+			}
+			return err
 		}
 	}
 }
@@ -176,12 +197,59 @@ func shutdown(srv *httpapi.Server, cfg *cli.DaemonConfig, sigs <-chan os.Signal,
 // daemon holds what the API's system endpoints report and what a reload
 // changes.
 type daemon struct {
-	cfg     atomic.Pointer[cli.DaemonConfig]
-	images  *chain.Store
-	driver  mount.Driver
-	id      string
-	version string
-	puller  *pull.Puller
+	cfg        atomic.Pointer[cli.DaemonConfig]
+	images     *chain.Store
+	driver     mount.Driver
+	id         string
+	version    string
+	puller     *pull.Puller
+	containers *run.Manager
+}
+
+// runConfig maps the daemon configuration onto the container manager's.
+func runConfig(cfg *cli.DaemonConfig, images *chain.Store, events *httpapi.Events) run.Config {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	runtimes := map[string]string{"runc": runcPath(self)}
+	for name, rt := range cfg.Runtimes {
+		runtimes[name] = rt.Path
+	}
+	var ulimits []*container.Ulimit
+	for _, u := range cfg.DefaultUlimits {
+		ulimits = append(ulimits, &container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	return run.Config{
+		Root:           filepath.Join(cfg.DataRoot, "containers"),
+		ExecRoot:       cfg.ExecRoot,
+		Store:          images,
+		Runtimes:       runtimes,
+		DefaultRuntime: cfg.DefaultRuntime,
+		CgroupParent:   cfg.CgroupParent,
+		DefaultUlimits: ulimits,
+		DNS:            cfg.DNS,
+		DNSSearch:      cfg.DNSSearch,
+		DNSOptions:     cfg.DNSOpts,
+		LogDriver:      cfg.LogDriver,
+		LogOpts:        cfg.LogOpts,
+		LiveRestore:    cfg.LiveRestore,
+		ShimCommand:    []string{self, "shim"},
+		Events:         events.Publish,
+	}
+}
+
+// runcPath is the runc built beside berthd (make build), else the one on
+// PATH.
+func runcPath(self string) string {
+	p := filepath.Join(filepath.Dir(self), "runc")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	if p, err := exec.LookPath("runc"); err == nil {
+		return p
+	}
+	return "runc"
 }
 
 func pullConfig(cfg *cli.DaemonConfig) pull.Config {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/httpapi"
+	"github.com/berth-dev/berth/run"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 )
@@ -38,8 +39,24 @@ func (d *daemon) DaemonInfo(ctx context.Context) (httpapi.DaemonInfo, error) {
 	for name, rt := range cfg.Runtimes {
 		runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.RuntimeArgs}}
 	}
+	all, _ := d.containers.List(ctx, run.ListOptions{All: true})
+	var running, paused, stopped int
+	for _, c := range all {
+		switch c.State {
+		case "running":
+			running++
+		case "paused":
+			paused++
+		default:
+			stopped++
+		}
+	}
 	info := httpapi.DaemonInfo{
 		ID:                 d.id,
+		Containers:         len(all),
+		ContainersRunning:  running,
+		ContainersPaused:   paused,
+		ContainersStopped:  stopped,
 		Images:             d.images.ImageCount(),
 		DockerRootDir:      cfg.DataRoot,
 		Driver:             d.driver.Name(),
