@@ -44,12 +44,12 @@ YML
     echo $! > "$DATA/registry.pid"
     for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
   fi
-  "$BIN/berth-fixtures" push --registry "127.0.0.1:$REGISTRY_PORT" busybox:latest small:latest multi:latest
+  "$BIN/berth-fixtures" push --registry "127.0.0.1:$REGISTRY_PORT" library/busybox:latest busybox:latest small:latest multi:latest
   if ! alive "$DATA/berthd.pid"; then
     [ -f "$DATA/daemon.json" ] || echo '{}' > "$DATA/daemon.json"
     "$BIN/berthd" --data-root "$DATA/data" --exec-root "$DATA/exec" \
       -H "unix://$DATA/berth.sock" --pidfile "$DATA/berthd.pid" \
-      --config-file "$DATA/daemon.json" >>"$DATA/berthd.log" 2>&1 &
+      --config-file "$DATA/daemon.json" --registry-mirror "http://127.0.0.1:$REGISTRY_PORT" >>"$DATA/berthd.log" 2>&1 &
     for _ in $(seq 100); do [ -S "$DATA/berth.sock" ] && break; sleep 0.1; done
   fi
   [ -S "$DATA/berth.sock" ] || { echo "berthd did not start; see $DATA/berthd.log" >&2; exit 1; }
