@@ -86,6 +86,14 @@ func TestDockerRunVolumesAndLimits(t *testing.T) {
 	if !strings.Contains(out, "named1") {
 		t.Errorf("volume ls: %q", out)
 	}
+	d.docker("create", "--name", "keeper", "-v", "named1:/v", "busybox", "true")
+	out, _, _ = d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}")
+	for _, want := range []string{"Images 1 1", "Containers 1 0", "Local Volumes 1 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("system df lacks %q:\n%s", want, out)
+		}
+	}
+	d.docker("rm", "keeper")
 	if _, errOut, code = d.docker("run", "--rm", "--read-only", "busybox", "touch", "/x"); code == 0 || !strings.Contains(errOut, "Read-only file system") {
 		t.Errorf("--read-only: %d %q", code, errOut)
 	}

@@ -107,6 +107,22 @@ func (d *daemon) DiskUsage(ctx context.Context) (httpapi.DiskUsageReport, error)
 		})
 	}
 	sort.Slice(r.Images, func(i, j int) bool { return r.Images[i].Created > r.Images[j].Created })
+	containers, err := d.containers.List(ctx, run.ListOptions{All: true, Size: true})
+	if err != nil {
+		return r, err
+	}
+	r.Containers = containers
+	// Each image counts the containers created from it, as dockerd's df.
+	users := map[string]int64{}
+	for _, c := range containers {
+		users[c.ImageID]++
+	}
+	for i := range r.Images {
+		r.Images[i].Containers = users[r.Images[i].ID]
+	}
+	if r.Volumes, err = d.containers.Volumes().Usage(ctx); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
