@@ -28,6 +28,7 @@ var scenarios = []scenario{
 	{"index-memory", benchIndexMemory},
 	{"api", benchAPI},
 	{"pull", benchPull},
+	{"run", benchRun},
 }
 
 type report struct {
