@@ -163,6 +163,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 
+	// A command that ran to its own status (a container's exit code after
+	// a forwarded signal) keeps it; otherwise a signal means 128+n.
+	var st statusError
+	if errors.As(err, &st) && st.code != 0 && st.status == "" {
+		return st.code
+	}
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
 		return 128 + int(sig.sig)
@@ -176,7 +182,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		fmt.Fprintln(stderr, msg)
 	}
-	var st statusError
 	if errors.As(err, &st) && st.code != 0 {
 		return st.code
 	}

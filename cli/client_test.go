@@ -216,7 +216,7 @@ func TestVersionFlagAndHelp(t *testing.T) {
 		t.Fatalf("-v: %d %q", got.code, got.stdout)
 	}
 	got = runBerth(t, "", nil, "", "--help")
-	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND", "Management Commands:\n  image", "\n  images      List images\n", "Global Options:", "-H, --host list"} {
+	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND", "Management Commands:\n  container", "\n  images      List images\n", "Global Options:", "-H, --host list"} {
 		if !strings.Contains(got.stdout, want) {
 			t.Errorf("--help lacks %q:\n%s", want, got.stdout)
 		}

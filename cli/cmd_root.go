@@ -68,18 +68,31 @@ func newRootCommand(a *app) *cobra.Command {
 func addCommands(root *cobra.Command, a *app) {
 	root.AddCommand(
 		// management commands
+		newContainerCommand(a),
 		newImageCommand(a),
 		newSystemCommand(a),
+		newVolumeCommand(a),
 		// shortcuts and top-level verbs
+		newCreateCommand(a),
 		newEventsCommand(a),
 		newHistoryCommand(a),
 		newImagesCommand(a),
 		newInfoCommand(a),
 		newInspectCommand(a),
+		newKillCommand(a),
+		newLogsCommand(a),
+		newPsCommand(a),
 		newPullCommand(a),
+		newRenameCommand(a),
+		newRestartCommand(a),
+		newRmCommand(a),
 		newRmiCommand(a),
+		newRunCommand(a),
+		newStartCommand(a),
+		newStopCommand(a),
 		newTagCommand(a),
 		newVersionCommand(a),
+		newWaitCommand(a),
 	)
 }
 
