@@ -16,9 +16,9 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-build: deps $(BIN)/berthd $(BIN)/berth $(BIN)/runc $(BIN)/berth-fixtures
+build: deps $(BIN)/berthd $(BIN)/berth-shim $(BIN)/berth $(BIN)/runc $(BIN)/berth-fixtures
 
-$(BIN)/berthd $(BIN)/berth $(BIN)/berth-fixtures: FORCE
+$(BIN)/berthd $(BIN)/berth-shim $(BIN)/berth $(BIN)/berth-fixtures: FORCE
 	$(GO) build -o $@ ./cmd/$(notdir $@)
 
 # runc is built from the module pinned in go.mod (tool directive), never

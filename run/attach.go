@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/berth-dev/berth/run/shim"
 	"github.com/moby/moby/api/types/events"
 )
 
@@ -19,7 +20,7 @@ type attachHub struct {
 	pending map[*attachSub]struct{} // waiting for the next run
 	active  map[*attachSub]struct{} // attached to the current run
 	run     bool                    // a run is under way
-	client  shimClient              // the current run's shim
+	client  shim.Client             // the current run's shim
 	stream  bool                    // an output stream from the shim is open
 }
 
@@ -42,7 +43,7 @@ func newAttachHub() *attachHub {
 
 // connect begins a run: pending clients become active and, if there are
 // any, the output stream is opened (before the container starts).
-func (h *attachHub) connect(ctx context.Context, client shimClient) {
+func (h *attachHub) connect(ctx context.Context, client shim.Client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.run, h.client, h.stream = true, client, false
@@ -56,7 +57,7 @@ func (h *attachHub) connect(ctx context.Context, client shimClient) {
 }
 
 func (h *attachHub) openStreamLocked(ctx context.Context) {
-	sc, err := h.client.open(ctx, shimRequest{Op: opAttach, Stdout: true, Stderr: true})
+	sc, err := h.client.Open(ctx, shim.Request{Op: shim.OpAttach, Stdout: true, Stderr: true})
 	if err != nil {
 		// The run is already over (or its shim gone): nothing to read.
 		for s := range h.active {
@@ -70,7 +71,7 @@ func (h *attachHub) openStreamLocked(ctx context.Context) {
 }
 
 // read delivers the frames of one output stream until it ends.
-func (h *attachHub) read(sc *shimConn) {
+func (h *attachHub) read(sc *shim.Conn) {
 	defer sc.Close()
 	var hdr [8]byte
 	for {
@@ -109,7 +110,7 @@ func (h *attachHub) read(sc *shimConn) {
 
 // resume marks a run found under way (after a berthd restart): clients
 // that attach now read it through client.
-func (h *attachHub) resume(client shimClient) {
+func (h *attachHub) resume(client shim.Client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.run, h.client, h.stream = true, client, false
@@ -131,7 +132,7 @@ func (h *attachHub) ended() {
 
 // startStdin opens the stdin connections of the clients that brought
 // stdin, once the container runs.
-func (h *attachHub) startStdin(ctx context.Context, client shimClient) {
+func (h *attachHub) startStdin(ctx context.Context, client shim.Client) {
 	h.mu.Lock()
 	var subs []*attachSub
 	for s := range h.active {
@@ -145,12 +146,12 @@ func (h *attachHub) startStdin(ctx context.Context, client shimClient) {
 	}
 }
 
-func copyStdin(ctx context.Context, client shimClient, s *attachSub) {
+func copyStdin(ctx context.Context, client shim.Client, s *attachSub) {
 	s.stdinOnce.Do(func() { copyStdinOnce(ctx, client, s) })
 }
 
-func copyStdinOnce(ctx context.Context, client shimClient, s *attachSub) {
-	sc, err := client.open(ctx, shimRequest{Op: opStdin})
+func copyStdinOnce(ctx context.Context, client shim.Client, s *attachSub) {
+	sc, err := client.Open(ctx, shim.Request{Op: shim.OpStdin})
 	if err != nil {
 		return
 	}
@@ -159,10 +160,8 @@ func copyStdinOnce(ctx context.Context, client shimClient, s *attachSub) {
 		<-s.done
 		sc.Close()
 	}()
-	io.Copy(sc.Conn, s.stdin)
-	if cw, ok := sc.Conn.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
+	io.Copy(sc, s.stdin)
+	sc.CloseWrite()
 }
 
 // AttachOptions say which streams an attach carries.

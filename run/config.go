@@ -54,9 +54,14 @@ type Config struct {
 	// LiveRestore keeps containers running across a berthd restart;
 	// without it Shutdown stops them.
 	LiveRestore bool
-	// ShimCommand is the argv prefix that runs a shim (berthd passes
-	// [<berthd>, "shim"]); the bundle directory is appended.
+	// ShimCommand is the argv prefix that runs a shim (package shim's
+	// Main): [<dir>/berth-shim], or [<berthd>, "shim"]; the bundle
+	// directory is appended.
 	ShimCommand []string
+	// ShimSpare keeps one shim started ahead of time, idle until a start
+	// hands it a bundle, so a start does not wait for an exec. It exits
+	// with the process that started it.
+	ShimSpare bool
 	// InitPath is the init binary bind-mounted as /sbin/docker-init for
 	// containers created with Init (--init); empty refuses them.
 	InitPath string

@@ -111,6 +111,7 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		Runtimes:     map[string]string{"runc": runcPath(t)},
 		CgroupParent: e.cgroupParent,
 		ShimCommand:  []string{os.Args[0], "shim"},
+		ShimSpare:    true,
 		Events:       e.record,
 	}
 	for _, o := range opts {
@@ -224,8 +225,9 @@ func (e *testEnv) cleanup() {
 	e.cas.Close()
 }
 
-// shimPids finds live processes started for this environment (their
-// command line names its exec root).
+// shimPids finds live processes started for this environment: their
+// command line names its exec root (or a bundle in it), or they work in a
+// bundle of it.
 func (e *testEnv) shimPids() []int {
 	var out []int
 	entries, _ := os.ReadDir("/proc")
@@ -235,7 +237,12 @@ func (e *testEnv) shimPids() []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", en.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(b, []byte(e.execRoot+"/")) {
+		if err != nil {
+			continue
+		}
+		cwd, _ := os.Readlink(filepath.Join("/proc", en.Name(), "cwd"))
+		if !bytes.Contains(b, []byte(e.execRoot+"/")) && !bytes.Contains(b, []byte(e.execRoot+"\x00")) &&
+			!strings.HasPrefix(cwd, e.execRoot+"/") {
 			continue
 		}
 		if st, err := os.ReadFile(filepath.Join("/proc", en.Name(), "stat")); err == nil {

@@ -417,6 +417,116 @@ func TestLiveRestoreReconnects(t *testing.T) {
 	}
 }
 
+// A start is recorded in the background, and berthd may die before the
+// record is written: the run's shim, or the exit file it leaves, tells a
+// restarted berthd what became of the run.
+func TestUnrecordedRunsAreRecovered(t *testing.T) {
+	e := newEnv(t, withLiveRestore())
+	ctx := context.Background()
+	running := e.startDetached([]string{"sleep", "100"})
+	ended := e.startDetached([]string{"sleep", "100"})
+	pid := e.inspect(running).State.Pid
+	endedState := e.inspect(ended).State
+	c, _ := e.m.lookup(ended)
+	endedShim := c.view().State.ShimPid
+	for _, id := range []string{running, ended} {
+		c, _ := e.m.lookup(id)
+		if err := e.m.save(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		r := *c.view()
+		r.State = containerState{Status: container.StateCreated}
+		if err := e.m.persist(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// While no berthd is there, one of them is killed.
+	if err := syscall.Kill(endedState.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "shim of the killed container gone", func() bool { return syscall.Kill(endedShim, 0) != nil })
+	e.reopen()
+	if ins := e.inspect(running); !ins.State.Running || ins.State.Pid != pid || ins.State.StartedAt == "0001-01-01T00:00:00Z" {
+		t.Fatalf("unrecorded run still going: %+v (pid %d)", ins.State, pid)
+	}
+	if ins := e.inspect(ended); ins.State.Running || ins.State.Status != container.StateExited || ins.State.ExitCode != 137 {
+		t.Fatalf("unrecorded run that ended: %+v", ins.State)
+	}
+	if _, err := os.Stat(e.m.bundleDir(ended)); !os.IsNotExist(err) {
+		t.Fatalf("bundle of the ended run kept: %v", err)
+	}
+	// The adopted run is a run like any other.
+	w, _ := e.m.Wait(ctx, running, container.WaitConditionNextExit)
+	if err := e.m.Kill(ctx, running, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-w; res.StatusCode != 137 {
+		t.Fatalf("adopted run's exit: %d", res.StatusCode)
+	}
+}
+
+// An --rm container is gone for callers before its removal is written;
+// a crash before the write leaves its record, and the next start finishes
+// the removal without taking the name from a newer container.
+func TestInterruptedAutoRemoveIsFinished(t *testing.T) {
+	e := newEnv(t, withLiveRestore())
+	ctx := context.Background()
+	a := e.create([]string{"sleep", "100"}, func(r *CreateRequest) { r.Name = "reused"; r.HostConfig.AutoRemove = true })
+	removed, _ := e.m.Wait(ctx, a, container.WaitConditionRemoved)
+	if err := e.m.Start(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.m.lookup(a)
+	if err := e.m.save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	stale := *c.view()
+	if err := e.m.Kill(ctx, a, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case res := <-removed:
+		if res.StatusCode != 137 {
+			t.Fatalf("removed with %d", res.StatusCode)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not removed")
+	}
+	if e.m.Exists(a) || e.m.Exists("reused") {
+		t.Fatal("--rm container still there")
+	}
+	// The name is free at once. (Records load in ID order and the stale
+	// one must come last to matter: a new container gets the name only
+	// with a smaller ID.)
+	b := e.create([]string{"true"}, func(r *CreateRequest) { r.Name = "reused" })
+	for i := 0; b > a && i < 300; i++ {
+		if err := e.m.Remove(ctx, b, RemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		b = e.create([]string{"true"}, func(r *CreateRequest) { r.Name = "reused" })
+	}
+	// As if berthd had died before the record of the first was deleted.
+	if err := e.m.persist(ctx, &stale); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	if e.m.Exists(a) {
+		t.Fatal("interrupted removal not finished")
+	}
+	if ins := e.inspect("reused"); ins.ID != b {
+		t.Fatalf("name reused is %s, want %s", ins.ID, b)
+	}
+	if _, err := e.store.RWLayerOf(ctx, a); !errdefs.IsNotFound(err) {
+		t.Fatalf("layer of the removed container: %v", err)
+	}
+	if _, err := os.Stat(e.m.containerDir(a)); !os.IsNotExist(err) {
+		t.Fatalf("directory of the removed container: %v", err)
+	}
+}
+
 func TestRestartWithoutLiveRestoreStopsSurvivors(t *testing.T) {
 	e := newEnv(t, withLiveRestore())
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/chain"
 	"github.com/berth-dev/berth/netns"
+	"github.com/berth-dev/berth/run/shim"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -43,7 +44,8 @@ type Manager struct {
 	closing      atomic.Bool
 	bg           sync.WaitGroup // monitors, restarts
 	monMu        sync.Mutex
-	monitors     map[*shimConn]struct{}
+	monitors     map[*shim.Conn]struct{}
+	launcher     *shim.Launcher
 }
 
 // New opens the containers of cfg.Root and reconciles their records with
@@ -69,7 +71,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		byID:     map[string]*ctr{},
 		byName:   map[string]string{},
 		seccomp:  map[string]bool{},
-		monitors: map[*shimConn]struct{}{},
+		monitors: map[*shim.Conn]struct{}{},
+		launcher: shim.NewLauncher(cfg.ShimCommand, cfg.ExecRoot, cfg.ShimSpare),
 	}
 	m.volumes = newVolumes(cfg.VolumesRoot, m.volumeUsers, m.emitVolume)
 	recs, err := m.loadRecords(ctx)
@@ -78,14 +81,23 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	for _, r := range recs {
 		c := newCtr(r)
+		c.saved = r
 		m.byID[r.ID] = c
+		// Two records with one name: the older is a removal a crash
+		// interrupted (the name was free again once its container was
+		// gone), which restore finishes below.
+		if other, ok := m.byName[r.Name]; ok && m.byID[other].view().Created.After(r.Created) {
+			continue
+		}
 		m.byName[r.Name] = r.ID
 	}
 	if err := m.sweep(ctx); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
 	var wg sync.WaitGroup
-	for _, c := range m.byID {
+	// Over a copy: a restore may finish a removal, which deletes from
+	// the map.
+	for _, c := range m.all() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -93,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		}()
 	}
 	wg.Wait()
-	for _, c := range m.byID {
+	for _, c := range m.all() {
 		if m.restartAtBoot(c.view()) {
 			m.bg.Add(1)
 			go func() {
@@ -140,7 +152,7 @@ func (m *Manager) sweep(ctx context.Context) error {
 			if dir == m.cfg.ExecRoot {
 				// A shim still serving an unknown container is left
 				// alone; only dead bundles go.
-				if _, err := (shimClient{bundle: p}).call(ctx, shimRequest{Op: opState}); err == nil {
+				if _, err := (shim.Client{Bundle: p}).Call(ctx, shim.Request{Op: shim.OpState}); err == nil {
 					continue
 				}
 				netns.Remove(ctx, filepath.Join(p, netnsName))
@@ -164,41 +176,27 @@ func (m *Manager) restore(ctx context.Context, c *ctr) {
 		c.op.Unlock()
 		return
 	case !rec.State.running() && !rec.State.Restarting:
-		// Nothing should be running; a bundle left over is stale. A shim
-		// still there is a start berthd did not live to record: end it.
-		if _, err := os.Stat(bundle); err == nil {
-			sc := shimClient{bundle: bundle}
-			if wait, err := sc.open(ctx, shimRequest{Op: opWait}); err == nil {
-				if st, err := sc.call(ctx, shimRequest{Op: opState}); err == nil && st.Status == "running" {
-					sc.call(ctx, shimRequest{Op: opKill, Signal: int(unix.SIGKILL)})
-				}
-				wait.SetDeadline(time.Now().Add(10 * time.Second))
-				readWaitResponse(wait)
-				wait.Close()
-				if st, err := sc.call(ctx, shimRequest{Op: opState}); err == nil {
-					waitShimGone(st.ShimPid, bundle, 2*time.Second)
-				}
-			}
-			m.cleanupRun(ctx, rec)
+		if !m.recoverRun(ctx, c) {
+			return
 		}
-		return
+		rec = c.view()
 	}
-	sc := shimClient{bundle: bundle}
-	wait, err := sc.open(ctx, shimRequest{Op: opWait})
+	sc := shim.Client{Bundle: bundle}
+	wait, err := sc.Open(ctx, shim.Request{Op: shim.OpWait})
 	if err != nil {
 		// The shim is gone: the container exited while berthd was away
 		// (or the shim died with it, exit unknown).
-		e, ferr := readExitFile(bundle)
+		e, ferr := shim.ReadExitFile(bundle)
 		if ferr != nil {
 			m.forceDeleteRuntime(rec)
-			e = exitInfo{ExitCode: 255, ExitedAt: time.Now().UTC()}
+			e = shim.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
 		}
 		c.op.Lock()
 		m.finishRun(ctx, c, e, false)
 		c.op.Unlock()
 		return
 	}
-	st, err := sc.call(ctx, shimRequest{Op: opState})
+	st, err := sc.Call(ctx, shim.Request{Op: shim.OpState})
 	if err == nil && st.Pid > 0 && (st.Pid != rec.State.Pid || st.ShimPid != rec.State.ShimPid) {
 		rec = c.update(func(r *record) { r.State.Pid, r.State.ShimPid = st.Pid, st.ShimPid })
 	}
@@ -208,7 +206,7 @@ func (m *Manager) restore(ctx context.Context, c *ctr) {
 	}
 	if rec.State.Restarting {
 		rec = c.update(func(r *record) { r.State.Restarting = false; r.State.Status = container.StateRunning })
-		m.persist(ctx, rec)
+		m.save(ctx, c)
 	}
 	c.attach.resume(sc)
 	m.startMonitor(c, wait)
@@ -219,6 +217,62 @@ func (m *Manager) restore(ctx context.Context, c *ctr) {
 			m.log.Warn("stop container left running", "container", rec.ID, "err", err)
 		}
 	}
+}
+
+// recoverRun deals with a bundle left beside a record that says the
+// container is not running. A bundle outlives a run only until its exit
+// is recorded, so it is a run whose start or exit berthd did not live to
+// record (a start is recorded in the background): its shim, or the exit
+// file the shim left, tells what became of it. A run still going is
+// adopted (recoverRun returns true: the caller reconnects to it), an
+// ended one gets its exit recorded, a shim that never started its
+// container is ended.
+func (m *Manager) recoverRun(ctx context.Context, c *ctr) (running bool) {
+	rec := c.view()
+	bundle := m.bundleDir(rec.ID)
+	if _, err := os.Stat(bundle); err != nil {
+		return false
+	}
+	st, err := shim.Client{Bundle: bundle}.Call(ctx, shim.Request{Op: shim.OpState})
+	if err == nil && st.Status == shim.StatusRunning && st.Pid > 0 {
+		c.update(func(r *record) {
+			r.State = containerState{Status: container.StateRunning, Pid: st.Pid, ShimPid: st.ShimPid, StartedAt: st.StartedAt}
+		})
+		if err := m.save(ctx, c); err != nil {
+			m.log.Warn("record adopted run", "container", rec.ID, "err", err)
+		}
+		return true
+	}
+	var e shim.Exit
+	switch {
+	case err == nil && st.Exit != nil:
+		e = *st.Exit
+		c.update(func(r *record) { r.State.ShimPid = st.ShimPid })
+	case err == nil:
+		// Started for a start that never reached the runtime: nothing
+		// runs under it.
+		if st.ShimPid > 0 && isShimOf(st.ShimPid, bundle) {
+			unix.Kill(st.ShimPid, unix.SIGKILL)
+		}
+		m.cleanupRun(ctx, rec.ID, st.ShimPid)
+		return false
+	default:
+		fe, ferr := shim.ReadExitFile(bundle)
+		if ferr != nil {
+			m.cleanupRun(ctx, rec.ID, 0)
+			return false
+		}
+		e = fe
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	if e.ExitedAt.Equal(rec.State.FinishedAt) {
+		// Recorded already; only the cleanup was left to do.
+		m.cleanupRun(ctx, rec.ID, c.view().State.ShimPid)
+		return false
+	}
+	m.finishRun(ctx, c, e, false)
+	return false
 }
 
 // restartAtBoot tells whether a container's restart policy asks for it to
@@ -263,6 +317,8 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		wg.Wait()
 	}
 	m.closing.Store(true)
+	// The spare shim goes now; shims of running containers stay.
+	m.launcher.Close()
 	m.monMu.Lock()
 	for sc := range m.monitors {
 		sc.Close()

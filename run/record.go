@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/cas"
+	"github.com/berth-dev/berth/run/shim"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
 )
@@ -75,7 +76,7 @@ type ctr struct {
 	removed chan struct{} // closed when the container is gone
 	// exitErr is the error of the last failed start, for waiters.
 	exitErr string
-	monitor *shimConn // the shim's wait connection while running
+	monitor *shim.Conn // the shim's wait connection while running
 	// removing marks a Remove under way.
 	removing bool
 	// backoff is the restart policy's current delay.
@@ -83,6 +84,13 @@ type ctr struct {
 
 	snap   atomic.Pointer[record]
 	attach *attachHub
+
+	// saveMu serialises the writes of the record (save, deleteRecord);
+	// saved is the snapshot last written, deleted is set once the record
+	// is gone from the index.
+	saveMu  sync.Mutex
+	saved   *record
+	deleted bool
 }
 
 func newCtr(rec *record) *ctr {
@@ -121,6 +129,55 @@ func (c *ctr) signalExit(errMsg string) {
 	c.exitCh = make(chan struct{})
 }
 
+// save writes the container's current snapshot to the index. The writes
+// of one container are serialised and each writes the newest snapshot,
+// so a slow writer never puts an older state over a newer one, and a
+// snapshot already written is not written again.
+func (m *Manager) save(ctx context.Context, c *ctr) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	rec := c.view()
+	if c.deleted || rec == c.saved {
+		return nil
+	}
+	if err := m.persist(ctx, rec); err != nil {
+		return err
+	}
+	c.saved = rec
+	return nil
+}
+
+// saveSoon saves in the background, for a state a crash cannot lose: a
+// run's shim (or the exit file it leaves) tells a restarted berthd that
+// the run started, so a start need not wait for the disk (New adopts
+// such runs). Saves that follow wait for it, and an exit coming first
+// makes it write the exit instead.
+func (m *Manager) saveSoon(c *ctr) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		if err := m.save(context.Background(), c); err != nil {
+			m.log.Warn("record container", "container", c.id, "err", err)
+		}
+	}()
+}
+
+// deleteRecord removes the container's record from the index; saves that
+// come later do nothing.
+func (m *Manager) deleteRecord(ctx context.Context, c *ctr) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	err := m.cfg.Store.CAS().Index.Update(context.WithoutCancel(ctx), func(tx *cas.Tx) error {
+		return tx.Containers().Delete(c.id)
+	})
+	if err != nil {
+		return fmt.Errorf("remove container %s: %w", c.id, err)
+	}
+	c.deleted = true
+	return nil
+}
+
+// persist writes rec as it is; save is the way for a container in memory.
 func (m *Manager) persist(ctx context.Context, rec *record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {

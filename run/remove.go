@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth-dev/berth/cas"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -73,44 +72,77 @@ func (m *Manager) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 
 // removeLocked deletes a stopped container; c.op is held.
 func (m *Manager) removeLocked(ctx context.Context, c *ctr, removeVolumes bool) error {
+	bg := context.WithoutCancel(ctx)
+	rec, err := m.markRemoving(bg, c, nil)
+	if err != nil || rec == nil {
+		return err
+	}
+	if err := m.removeFiles(bg, c, rec, 0); err != nil {
+		m.markDead(bg, c)
+		return err
+	}
+	m.forget(bg, c, rec, removeVolumes)
+	return nil
+}
+
+// markRemoving marks the container as being removed, durably: the status
+// survives a crash in the middle, so the next start finishes the job.
+// edit, if not nil, changes the record in the same write. It returns nil
+// when a removal is already under way.
+func (m *Manager) markRemoving(ctx context.Context, c *ctr, edit func(r *record)) (*record, error) {
 	c.mu.Lock()
 	if c.removing {
 		c.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	c.removing = true
 	c.mu.Unlock()
-	bg := context.WithoutCancel(ctx)
-	rec := c.update(func(r *record) { r.State.Status = container.StateRemoving; r.State.Restarting = false })
-	// The status survives a crash in the middle, so the next start
-	// finishes the job.
-	if err := m.persist(bg, rec); err != nil {
+	rec := c.update(func(r *record) {
+		if edit != nil {
+			edit(r)
+		}
+		r.State.Status = container.StateRemoving
+		r.State.Restarting = false
+	})
+	if err := m.save(ctx, c); err != nil {
 		c.mu.Lock()
 		c.removing = false
 		c.mu.Unlock()
-		return err
+		return nil, err
 	}
-	m.cleanupRun(bg, rec)
-	fail := func(err error) error {
-		rec := c.update(func(r *record) { r.State.Status = container.StateDead })
-		m.persist(bg, rec)
-		c.mu.Lock()
-		c.removing = false
-		c.mu.Unlock()
-		return err
+	return rec, nil
+}
+
+// markDead records a removal that failed half way; removing it again (or
+// the next start) finishes it.
+func (m *Manager) markDead(ctx context.Context, c *ctr) {
+	c.update(func(r *record) { r.State.Status = container.StateDead })
+	if err := m.save(ctx, c); err != nil {
+		m.log.Warn("record failed removal", "container", c.id, "err", err)
 	}
-	if err := m.cfg.Store.RemoveRWLayer(bg, rec.ID); err != nil && !errdefs.IsNotFound(err) {
-		return fail(fmt.Errorf("remove container %s: %w", rec.ID, err))
+	c.mu.Lock()
+	c.removing = false
+	c.mu.Unlock()
+}
+
+// removeFiles deletes what a container marked for removal has: its run's
+// leftovers (shimPid is the shim of a run that just ended, if any), its
+// layer, its directory and, last, its record.
+func (m *Manager) removeFiles(ctx context.Context, c *ctr, rec *record, shimPid int) error {
+	m.cleanupRun(ctx, rec.ID, shimPid)
+	if err := m.cfg.Store.RemoveRWLayer(ctx, rec.ID); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", rec.ID, err)
 	}
 	if err := os.RemoveAll(m.containerDir(rec.ID)); err != nil {
-		return fail(fmt.Errorf("remove container %s: %w", rec.ID, err))
+		return fmt.Errorf("remove container %s: %w", rec.ID, err)
 	}
-	err := m.cfg.Store.CAS().Index.Update(bg, func(tx *cas.Tx) error {
-		return tx.Containers().Delete(rec.ID)
-	})
-	if err != nil {
-		return fail(fmt.Errorf("remove container %s: %w", rec.ID, err))
-	}
+	return m.deleteRecord(ctx, c)
+}
+
+// forget drops a container marked for removal from memory (it is gone
+// for every API call from here on), removes its anonymous volumes if
+// asked, and wakes whoever waits for its removal.
+func (m *Manager) forget(ctx context.Context, c *ctr, rec *record, removeVolumes bool) {
 	m.mu.Lock()
 	delete(m.byID, rec.ID)
 	if m.byName[rec.Name] == rec.ID {
@@ -120,7 +152,7 @@ func (m *Manager) removeLocked(ctx context.Context, c *ctr, removeVolumes bool) 
 	if removeVolumes {
 		for _, mp := range rec.Mounts {
 			if mp.Type == mountTypeVolume && mp.Anonymous {
-				if err := m.volumes.Remove(bg, mp.Name, true); err != nil && !errdefs.IsConflict(err) {
+				if err := m.volumes.Remove(ctx, mp.Name, true); err != nil && !errdefs.IsConflict(err) {
 					m.log.Warn("remove anonymous volume", "volume", mp.Name, "err", err)
 				}
 			}
@@ -128,7 +160,6 @@ func (m *Manager) removeLocked(ctx context.Context, c *ctr, removeVolumes bool) 
 	}
 	close(c.removed)
 	m.emit(events.ActionDestroy, rec, nil)
-	return nil
 }
 
 // Prune removes every stopped container matching filters (label, label!,
@@ -209,7 +240,7 @@ func (m *Manager) Rename(ctx context.Context, ref, newName string) error {
 		return err
 	}
 	rec := c.update(func(r *record) { r.Name = newName })
-	if err := m.persist(ctx, rec); err != nil {
+	if err := m.save(ctx, c); err != nil {
 		c.update(func(r *record) { r.Name = old })
 		m.releaseName(newName, c.id)
 		return err

@@ -1,7 +1,6 @@
 package run
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/netns"
+	"github.com/berth-dev/berth/run/shim"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -95,7 +95,7 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 		case strings.Contains(msg, "permission denied") || strings.Contains(msg, "is a directory"):
 			code = 126
 		}
-		rec := c.update(func(r *record) {
+		c.update(func(r *record) {
 			r.State.Error = msg
 			r.State.ExitCode = code
 			r.State.Restarting = false
@@ -103,7 +103,7 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 				r.State.Status = container.StateExited
 			}
 		})
-		if err := m.persist(bg, rec); err != nil {
+		if err := m.save(bg, c); err != nil {
 			m.log.Warn("record failed start", "container", id, "err", err)
 		}
 		c.attach.ended()
@@ -115,6 +115,10 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 		// --console-socket; until then a TTY container cannot run.
 		return errdefs.ErrNotImplemented.WithMessage("containers with a TTY (-t) are not supported yet")
 	}
+	runtimePath, ok := m.cfg.Runtimes[rec.Runtime]
+	if !ok {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", rec.Runtime))
+	}
 	netns.Remove(ctx, filepath.Join(bundle, netnsName))
 	if err := os.RemoveAll(bundle); err != nil {
 		return fmt.Errorf("start: clean bundle: %w", err)
@@ -123,6 +127,29 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 		return fmt.Errorf("start: %w", err)
 	}
 	undo = append(undo, func() { os.RemoveAll(bundle) })
+
+	sc := shim.Config{
+		ID:          id,
+		Runtime:     runtimePath,
+		RuntimeRoot: m.runtimeRoot(rec.Runtime),
+		Stdin:       rec.Config.OpenStdin,
+		StdinOnce:   rec.Config.StdinOnce,
+	}
+	if rec.Log.Driver == "json-file" {
+		sc.LogPath, sc.LogMaxSize, sc.LogMaxFile = rec.LogPath, rec.Log.MaxSize, rec.Log.MaxFile
+	}
+	if err := os.MkdirAll(sc.RuntimeRoot, 0o700); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if err := shim.WriteConfig(bundle, sc); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	// The shim gets ready while the rootfs, the network namespace and the
+	// spec are; it needs only its config until it is asked to start.
+	prep := m.prepareShim(ctx, c, bundle)
+	defer m.launcher.Refill()
+	startSent := false
+	undo = append(undo, func() { prep.abandon(startSent) })
 
 	rootfs, err := m.cfg.Store.MountRW(ctx, id)
 	if err != nil {
@@ -153,49 +180,19 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 	if err := os.WriteFile(filepath.Join(bundle, bundleConfigName), specJSON, 0o600); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	runtimePath, ok := m.cfg.Runtimes[rec.Runtime]
-	if !ok {
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", rec.Runtime))
-	}
-	sc := shimConfig{
-		ID:          id,
-		Runtime:     runtimePath,
-		RuntimeRoot: m.runtimeRoot(rec.Runtime),
-		Stdin:       rec.Config.OpenStdin,
-		StdinOnce:   rec.Config.StdinOnce,
-	}
-	if rec.Log.Driver == "json-file" {
-		sc.LogPath, sc.LogMaxSize, sc.LogMaxFile = rec.LogPath, rec.Log.MaxSize, rec.Log.MaxFile
-	}
-	scJSON, _ := json.Marshal(sc)
-	if err := os.WriteFile(filepath.Join(bundle, shimConfigName), scJSON, 0o600); err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-	if err := os.MkdirAll(sc.RuntimeRoot, 0o700); err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
 
-	client, shimPid, err := m.spawnShim(ctx, bundle)
+	p, wait, err := prep.result()
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	// A failed start ends the shim; let it go before the bundle does.
-	undo = append(undo, func() { waitShimGone(shimPid, bundle, 2*time.Second) })
-	// The wait and the output streams are opened before the container
-	// runs, so neither its exit nor its first bytes can be missed.
-	wait, err := client.open(ctx, shimRequest{Op: opWait})
-	if err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-	c.attach.connect(ctx, client)
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	resp, err := client.call(startCtx, shimRequest{Op: opStart})
+	startSent = true
+	resp, err := p.Call(startCtx, shim.Request{Op: shim.OpStart})
 	cancel()
 	if err != nil {
-		wait.Close()
-		var se *shimError
+		var se *shim.RemoteError
 		if errors.As(err, &se) {
-			return startError(se.msg)
+			return startError(se.Msg)
 		}
 		return fmt.Errorf("start: %w", err)
 	}
@@ -208,11 +205,9 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 			StartedAt: now,
 		}
 	})
-	if err := m.persist(ctx, rec); err != nil {
-		m.log.Warn("record start", "container", id, "err", err)
-	}
+	m.saveSoon(c)
 	m.emit(events.ActionStart, rec, nil)
-	c.attach.startStdin(ctx, client)
+	c.attach.startStdin(ctx, p.Client)
 	m.startMonitor(c, wait)
 	return nil
 }
@@ -230,56 +225,64 @@ func startError(msg string) error {
 	return errdefs.ErrUnknown.WithMessage(full)
 }
 
-// spawnShim starts a shim for bundle in its own session, so it survives
-// berthd, and waits until it listens.
-func (m *Manager) spawnShim(ctx context.Context, bundle string) (shimClient, int, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return shimClient{}, 0, err
-	}
-	defer r.Close()
-	argv := append(append([]string{}, m.cfg.ShimCommand...), bundle)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout = w
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return shimClient{}, 0, fmt.Errorf("start shim: %w", err)
-	}
-	w.Close()
-	// Reap the shim if it ends while this process lives; after a berthd
-	// restart its parent is init (or a subreaper).
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	lines := make(chan string, 1)
+// shimPrep gets a run's shim ready while berthd prepares the rest: the
+// shim is launched, and the run's wait and output streams are opened
+// before the container runs, so neither its exit nor its first bytes can
+// be missed.
+type shimPrep struct {
+	done chan struct{}
+	proc *shim.Process
+	wait *shim.Conn
+	err  error
+}
+
+func (m *Manager) prepareShim(ctx context.Context, c *ctr, bundle string) *shimPrep {
+	sp := &shimPrep{done: make(chan struct{})}
 	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		lines <- strings.TrimSpace(line)
+		defer close(sp.done)
+		sp.proc, sp.err = m.launcher.Launch(ctx, bundle)
+		if sp.err != nil {
+			return
+		}
+		// Two round trips to a process just woken: side by side.
+		waited := make(chan struct{})
+		go func() {
+			defer close(waited)
+			sp.wait, sp.err = sp.proc.Open(ctx, shim.Request{Op: shim.OpWait})
+		}()
+		c.attach.connect(ctx, sp.proc.Client)
+		<-waited
 	}()
-	select {
-	case line := <-lines:
-		if line == "ok" {
-			return shimClient{bundle: bundle}, cmd.Process.Pid, nil
+	return sp
+}
+
+// result waits for the shim to be ready.
+func (sp *shimPrep) result() (*shim.Process, *shim.Conn, error) {
+	<-sp.done
+	return sp.proc, sp.wait, sp.err
+}
+
+// abandon lets go of the shim of a start that failed. One that was asked
+// to start ends by itself once it has told its waiters (it is waited for,
+// so it goes before its bundle); one that was not is killed.
+func (sp *shimPrep) abandon(startSent bool) {
+	<-sp.done
+	if sp.wait != nil {
+		sp.wait.Close()
+	}
+	switch {
+	case sp.proc == nil:
+	case startSent:
+		select {
+		case <-sp.proc.Exited():
+		case <-time.After(2 * time.Second):
 		}
-		werr := <-exited
-		if line == "" {
-			log, _ := os.ReadFile(filepath.Join(bundle, shimLogName))
-			return shimClient{}, 0, fmt.Errorf("shim exited (%v): %s", werr, strings.TrimSpace(string(log)))
-		}
-		return shimClient{}, 0, fmt.Errorf("shim: %s", line)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-exited
-		return shimClient{}, 0, errors.New("shim did not become ready")
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-exited
-		return shimClient{}, 0, ctx.Err()
+	default:
+		sp.proc.Kill()
 	}
 }
 
-func (m *Manager) startMonitor(c *ctr, wait *shimConn) {
+func (m *Manager) startMonitor(c *ctr, wait *shim.Conn) {
 	c.mu.Lock()
 	c.monitor = wait
 	c.mu.Unlock()
@@ -289,7 +292,7 @@ func (m *Manager) startMonitor(c *ctr, wait *shimConn) {
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
-		e, err := readWaitResponse(wait)
+		e, err := wait.WaitExit()
 		wait.Close()
 		m.monMu.Lock()
 		delete(m.monitors, wait)
@@ -302,12 +305,12 @@ func (m *Manager) startMonitor(c *ctr, wait *shimConn) {
 			// tell how the container ended.
 			bundle := m.bundleDir(c.id)
 			time.Sleep(10 * time.Millisecond)
-			fe, ferr := readExitFile(bundle)
+			fe, ferr := shim.ReadExitFile(bundle)
 			if ferr != nil {
 				// It died before the container: nothing may keep
 				// running without its shim.
 				m.forceDeleteRuntime(c.view())
-				fe = exitInfo{ExitCode: 255, ExitedAt: time.Now().UTC()}
+				fe = shim.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
 			}
 			e = fe
 		}
@@ -342,9 +345,9 @@ func (m *Manager) forceDeleteRuntime(rec *record) {
 
 // finishRun records the end of a run and cleans up after it; c.op is
 // held. Then the restart policy or AutoRemove apply.
-func (m *Manager) finishRun(ctx context.Context, c *ctr, e exitInfo, policies bool) {
+func (m *Manager) finishRun(ctx context.Context, c *ctr, e shim.Exit, policies bool) {
 	rec := c.view()
-	m.cleanupRun(ctx, rec)
+	shimPid := rec.State.ShimPid
 	if e.ExitedAt.IsZero() {
 		e.ExitedAt = time.Now().UTC()
 	}
@@ -352,7 +355,7 @@ func (m *Manager) finishRun(ctx context.Context, c *ctr, e exitInfo, policies bo
 	if policies && !m.shuttingDown.Load() {
 		restart, delay = m.shouldRestart(c, rec, e.ExitCode)
 	}
-	rec = c.update(func(r *record) {
+	exited := func(r *record) {
 		r.State.Status = container.StateExited
 		r.State.Pid = 0
 		r.State.ExitCode = e.ExitCode
@@ -364,18 +367,27 @@ func (m *Manager) finishRun(ctx context.Context, c *ctr, e exitInfo, policies bo
 		if restart {
 			r.State.Status = container.StateRestarting
 		}
-	})
-	if err := m.persist(ctx, rec); err != nil {
+	}
+	c.mu.Lock()
+	removing := c.removing
+	c.mu.Unlock()
+	if !restart && rec.HostConfig.AutoRemove && !removing {
+		m.autoRemove(ctx, c, e, exited, shimPid)
+		return
+	}
+	// The exit is on disk before the bundle, and the shim's exit file in
+	// it, go.
+	rec = c.update(exited)
+	if err := m.save(ctx, c); err != nil {
 		m.log.Warn("record exit", "container", rec.ID, "err", err)
 	}
-	if e.OOMKilled {
-		m.emit(events.ActionOOM, rec, nil)
-	}
-	m.emit(events.ActionDie, rec, map[string]string{"exitCode": itoa(e.ExitCode)})
+	// A container that exited is at rest: whoever waits for the exit
+	// finds its run cleaned up.
+	m.cleanupRun(ctx, rec.ID, shimPid)
+	m.emitExit(rec, e)
 	c.attach.ended()
 	c.signalExit("")
-	switch {
-	case restart:
+	if restart {
 		m.bg.Add(1)
 		go func() {
 			defer m.bg.Done()
@@ -394,10 +406,44 @@ func (m *Manager) finishRun(ctx context.Context, c *ctr, e exitInfo, policies bo
 				m.emit(events.ActionRestart, c.view(), nil)
 			}
 		}()
-	case rec.HostConfig.AutoRemove:
-		if err := m.removeLocked(ctx, c, true); err != nil {
-			m.log.Warn("auto-remove", "container", rec.ID, "err", err)
-		}
+	}
+}
+
+func (m *Manager) emitExit(rec *record, e shim.Exit) {
+	if e.OOMKilled {
+		m.emit(events.ActionOOM, rec, nil)
+	}
+	m.emit(events.ActionDie, rec, map[string]string{"exitCode": itoa(e.ExitCode)})
+}
+
+// autoRemove ends a run of an AutoRemove container (--rm): it is gone for
+// every caller at once, and whoever waits for its removal is told, before
+// anything is written: its removal then deletes the record first and the
+// files after. That order is what makes it safe to crash anywhere on the
+// way: until the record is deleted it still names a run, whose shim or
+// exit file has the next start finish the removal (New); after, what is
+// left has no record, and the next start sweeps it.
+func (m *Manager) autoRemove(ctx context.Context, c *ctr, e shim.Exit, exited func(*record), shimPid int) {
+	c.mu.Lock()
+	c.removing = true
+	c.mu.Unlock()
+	rec := c.update(func(r *record) {
+		exited(r)
+		r.State.Status = container.StateRemoving
+	})
+	m.emitExit(rec, e)
+	c.attach.ended()
+	c.signalExit("")
+	m.forget(ctx, c, rec, true)
+	if err := m.deleteRecord(ctx, c); err != nil {
+		m.log.Warn("auto-remove", "container", rec.ID, "err", err)
+	}
+	m.cleanupRun(ctx, rec.ID, shimPid)
+	if err := m.cfg.Store.RemoveRWLayer(ctx, rec.ID); err != nil && !errdefs.IsNotFound(err) {
+		m.log.Warn("auto-remove", "container", rec.ID, "err", err)
+	}
+	if err := os.RemoveAll(m.containerDir(rec.ID)); err != nil {
+		m.log.Warn("auto-remove", "container", rec.ID, "err", err)
 	}
 }
 
@@ -436,19 +482,26 @@ func (m *Manager) shouldRestart(c *ctr, rec *record, code int) (bool, time.Durat
 }
 
 // cleanupRun undoes what start set up: the rootfs mount, the network
-// namespace and the bundle. Safe to repeat.
-func (m *Manager) cleanupRun(ctx context.Context, rec *record) {
+// namespace and the bundle. shimPid is the run's shim, if it may still be
+// finishing (it removes the runtime's state after telling the exit): it
+// is waited for alongside, and before the bundle goes. Safe to repeat.
+func (m *Manager) cleanupRun(ctx context.Context, id string, shimPid int) {
 	bg := context.WithoutCancel(ctx)
-	bundle := m.bundleDir(rec.ID)
-	waitShimGone(rec.State.ShimPid, bundle, 2*time.Second)
+	bundle := m.bundleDir(id)
+	shimGone := make(chan struct{})
+	go func() {
+		waitShimGone(shimPid, bundle, 2*time.Second)
+		close(shimGone)
+	}()
 	if err := netns.Remove(bg, filepath.Join(bundle, netnsName)); err != nil {
-		m.log.Warn("remove netns", "container", rec.ID, "err", err)
+		m.log.Warn("remove netns", "container", id, "err", err)
 	}
-	if err := m.cfg.Store.UnmountRW(bg, rec.ID); err != nil && !errdefs.IsNotFound(err) {
-		m.log.Warn("unmount rootfs", "container", rec.ID, "err", err)
+	if err := m.cfg.Store.UnmountRW(bg, id); err != nil && !errdefs.IsNotFound(err) {
+		m.log.Warn("unmount rootfs", "container", id, "err", err)
 	}
+	<-shimGone
 	if err := os.RemoveAll(bundle); err != nil {
-		m.log.Warn("remove bundle", "container", rec.ID, "err", err)
+		m.log.Warn("remove bundle", "container", id, "err", err)
 	}
 }
 
@@ -464,7 +517,7 @@ func waitShimGone(pid int, bundle string, d time.Duration) {
 	}
 	defer unix.Close(fd)
 	// The pid may have been reused since: only wait for our shim.
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || !bytes.Contains(b, []byte(bundle)) {
+	if !isShimOf(pid, bundle) {
 		return
 	}
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -474,6 +527,19 @@ func waitShimGone(pid int, bundle string, d time.Duration) {
 			return
 		}
 	}
+}
+
+// isShimOf tells whether pid is the shim of bundle: a shim works in its
+// bundle directory (a spare got its bundle after it started, so its
+// command line does not name it), and one started for the bundle names it
+// on its command line.
+func isShimOf(pid int, bundle string) bool {
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil &&
+		(cwd == bundle || cwd == bundle+" (deleted)") {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && bytes.Contains(b, []byte(bundle))
 }
 
 // Stop stops a running container: its stop signal (SIGTERM unless the
@@ -492,7 +558,7 @@ func (m *Manager) Stop(ctx context.Context, ref string, timeout *int) error {
 			r.State.Restarting = false
 			r.State.Status = container.StateExited
 		})
-		m.persist(ctx, rec)
+		m.save(ctx, c)
 		return nil
 	}
 	if !rec.State.running() {
@@ -557,12 +623,12 @@ func (m *Manager) signal(ctx context.Context, c *ctr, sig syscall.Signal, manual
 	}
 	if manual && !rec.ManuallyStopped {
 		rec = c.update(func(r *record) { r.ManuallyStopped = true })
-		m.persist(ctx, rec)
+		m.save(ctx, c)
 	}
-	_, err := shimClient{bundle: m.bundleDir(rec.ID)}.call(ctx, shimRequest{Op: opKill, Signal: int(sig)})
+	_, err := shim.Client{Bundle: m.bundleDir(rec.ID)}.Call(ctx, shim.Request{Op: shim.OpKill, Signal: int(sig)})
 	if err != nil {
-		var se *shimError
-		if errors.As(err, &se) || errors.Is(err, errShimGone) {
+		var se *shim.RemoteError
+		if errors.As(err, &se) || errors.Is(err, shim.ErrGone) {
 			return errNotRunning
 		}
 		return err

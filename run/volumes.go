@@ -454,3 +454,17 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// writeFileAtomic writes through a temp file and a rename, so readers see
+// the old content or the new, never a part.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

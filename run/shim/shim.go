@@ -1,14 +1,14 @@
-package run
+package shim
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,48 +20,83 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ShimMain is the per-container shim: `berthd shim <bundle-dir>` calls it
-// with the arguments after "shim". It listens on <bundle>/shim.sock, runs
-// the container through the OCI runtime when berthd asks, owns the
+// IdleFlag as the first argument of Main starts an idle shim: it reads
+// its bundle directory as one line from stdin, then goes on as a shim
+// started for that bundle. EOF on stdin (the launcher, berthd, is gone or
+// no longer needs it) ends it.
+const IdleFlag = "--idle"
+
+// Main is the shim's main function, called with the arguments after the
+// program name (or after "shim" in berthd): <bundle-dir>, or IdleFlag and
+// anything naming the launcher (berthd passes its exec root, so the idle
+// process can be told apart). It listens on <bundle>/shim.sock, runs the
+// container through the OCI runtime when berthd asks, owns the
 // container's stdio (writing the json-file log and serving attach
 // streams), reaps the container's init as a child subreaper, records the
 // exit in <bundle>/exit, and outlives berthd. It returns the process exit
 // code.
 //
-// It tells berthd it is ready by writing "ok\n" (or an error line) on its
-// stdout, which berthd reads from a pipe, and then detaches stdout.
-func ShimMain(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: shim <bundle-dir>")
+// It tells its launcher it is ready by writing "ok\n" (or an error line)
+// on its stdout, which the launcher reads from a pipe, and then detaches
+// stdin and stdout. An idle shim first writes "idle\n".
+func Main(args []string) int {
+	idle := len(args) >= 1 && args[0] == IdleFlag
+	if !idle && (len(args) != 1 || args[0] == "" || args[0][0] == '-') {
+		fmt.Fprintln(os.Stderr, "usage: shim <bundle-dir> | shim "+IdleFlag+" [launcher]")
 		return 2
 	}
-	bundle := args[0]
 	// fd 1 is the readiness pipe; written with raw syscalls so no
 	// *os.File (and its finalizer) owns it.
 	fail := func(err error) int {
 		unix.Write(1, []byte(err.Error()+"\n"))
 		return 1
 	}
-	if err := redirectStderr(filepath.Join(bundle, shimLogName)); err != nil {
-		return fail(err)
-	}
-	cfg, err := readShimConfig(bundle)
-	if err != nil {
-		return fail(err)
-	}
-	// Terminal signals never reach a session leader without a terminal,
-	// but a stray one must not kill the keeper of a running container.
+	// What does not depend on the bundle comes first, so a spare has it
+	// done before a start waits for it. Terminal signals never reach a
+	// session leader without a terminal, but a stray one must not kill
+	// the keeper of a running container.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fail(fmt.Errorf("become subreaper: %w", err))
 	}
+	reaper := newReaper()
+	bundle := args[0]
+	if idle {
+		warmUp()
+		// "idle" tells the launcher this process is up and waiting: only
+		// then is it a spare worth handing a start to.
+		if _, err := unix.Write(1, []byte("idle\n")); err != nil {
+			return 1
+		}
+		b, ok := readBundleLine()
+		if !ok {
+			return 0
+		}
+		bundle = b
+	}
+	if !filepath.IsAbs(bundle) {
+		return fail(fmt.Errorf("bundle %q is not an absolute path", bundle))
+	}
+	if err := redirectStderr(filepath.Join(bundle, LogFile)); err != nil {
+		return fail(err)
+	}
+	// The working directory names the bundle: berthd checks it before it
+	// waits on a pid it recorded, which may have been reused since.
+	if err := unix.Chdir(bundle); err != nil {
+		return fail(fmt.Errorf("enter bundle: %w", err))
+	}
+	cfg, err := readConfig(bundle)
+	if err != nil {
+		return fail(err)
+	}
 	s := &shim{
-		cfg:    cfg,
-		bundle: bundle,
-		reaper: newReaper(),
-		status: "created",
-		exited: make(chan struct{}),
-		subs:   map[*subscriber]struct{}{},
+		cfg:     cfg,
+		bundle:  bundle,
+		reaper:  reaper,
+		status:  StatusCreated,
+		exited:  make(chan struct{}),
+		cleaned: make(chan struct{}),
+		subs:    map[*subscriber]struct{}{},
 	}
 	ln, err := s.listen()
 	if err != nil {
@@ -71,7 +106,8 @@ func ShimMain(args []string) int {
 		ln.Close()
 		return 1
 	}
-	// Replacing fd 1 closes the pipe: berthd reads "ok" and EOF.
+	// Replacing fds 0 and 1 closes the pipes: the launcher reads "ok"
+	// and EOF.
 	if devnull, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
 		unix.Dup2(devnull, 0)
 		unix.Dup2(devnull, 1)
@@ -92,8 +128,75 @@ func ShimMain(args []string) int {
 	case <-done:
 	case <-time.After(5 * time.Second):
 	}
+	// The runtime's state goes before the shim does: whoever waits for
+	// the shim to be gone may run the container again.
+	<-s.cleaned
 	ln.Close()
 	return 0
+}
+
+// warmUp has an idle shim answer one request of its own, over an
+// abstract socket (nothing on disk), before it reports idle: the code a
+// start then waits on (listener, connection, request, answer) has its
+// pages mapped already, which on a virtual machine saves milliseconds.
+func warmUp() {
+	ln, err := listenUnix(fmt.Sprintf("@berth-shim-warmup-%d", os.Getpid()))
+	if err != nil {
+		return
+	}
+	defer ln.Close()
+	s := &shim{status: StatusCreated, exited: make(chan struct{}), cleaned: make(chan struct{}), subs: map[*subscriber]struct{}{}}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		s.handle(conn)
+	}()
+	conn, err := dialUnix(context.Background(), ln.addr)
+	if err != nil {
+		ln.Close()
+		<-served
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	b, _ := json.Marshal(Request{Op: OpState})
+	conn.Write(append(b, '\n'))
+	var resp Response
+	if line, err := bufio.NewReader(conn).ReadBytes('\n'); err == nil {
+		json.Unmarshal(line, &resp)
+	}
+	ln.Close()
+	<-served
+	var cfg Config
+	json.Unmarshal([]byte(`{"id":"warmup","runtime":"/","runtimeRoot":"/"}`), &cfg)
+}
+
+// readBundleLine reads an idle shim's assignment from fd 0.
+func readBundleLine() (string, bool) {
+	var line []byte
+	buf := make([]byte, 512)
+	for {
+		n, err := unix.Read(0, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if n <= 0 || err != nil {
+			return "", false
+		}
+		line = append(line, buf[:n]...)
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			b := strings.TrimSpace(string(line[:i]))
+			return b, b != ""
+		}
+		if len(line) > 64<<10 {
+			return "", false
+		}
+	}
 }
 
 func redirectStderr(path string) error {
@@ -105,23 +208,8 @@ func redirectStderr(path string) error {
 	return unix.Dup2(int(f.Fd()), 2)
 }
 
-func readShimConfig(bundle string) (shimConfig, error) {
-	var cfg shimConfig
-	b, err := os.ReadFile(filepath.Join(bundle, shimConfigName))
-	if err != nil {
-		return cfg, fmt.Errorf("read shim config: %w", err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return cfg, fmt.Errorf("read shim config: %w", err)
-	}
-	if cfg.ID == "" || cfg.Runtime == "" || cfg.RuntimeRoot == "" {
-		return cfg, errors.New("shim config lacks id, runtime or runtime root")
-	}
-	return cfg, nil
-}
-
 type shim struct {
-	cfg    shimConfig
+	cfg    Config
 	bundle string
 	reaper *reaper
 	log    *jsonLogWriter
@@ -129,10 +217,12 @@ type shim struct {
 
 	mu          sync.Mutex
 	started     bool
-	status      string // created, running, exited
+	status      string
 	pid         int
-	exit        *exitInfo
+	startedAt   time.Time
+	exit        *Exit
 	exited      chan struct{} // closed once exit is set
+	cleaned     chan struct{} // closed once the runtime's state is gone
 	cgroupPaths map[string]string
 	stdin       *os.File // write end of the container's stdin
 
@@ -144,7 +234,7 @@ type shim struct {
 // subscriber is an attach connection: it gets stdcopy frames of the
 // streams it asked for until the container's output ends.
 type subscriber struct {
-	conn           net.Conn
+	conn           *sockConn
 	stdout, stderr bool
 	done           chan struct{}
 	closeOnce      sync.Once
@@ -152,29 +242,24 @@ type subscriber struct {
 
 func (sub *subscriber) close() { sub.closeOnce.Do(func() { close(sub.done) }) }
 
-func (s *shim) listen() (net.Listener, error) {
-	path := filepath.Join(s.bundle, shimSocketName)
+// listen listens on the bundle's socket. Closing it leaves the file
+// (berthd removes the bundle).
+func (s *shim) listen() (*listener, error) {
+	path := filepath.Join(s.bundle, SocketFile)
 	os.Remove(path)
 	addr, release, err := socketAddr(path)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	ln, err := net.Listen("unix", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	// Do not unlink on Close: the address may be a /proc/self/fd path
-	// that means nothing by then; berthd removes the bundle.
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	return ln, nil
+	return listenUnix(addr)
 }
 
-func (s *shim) serve(ln net.Listener) {
+func (s *shim) serve(ln *listener) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, os.ErrClosed) {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -189,66 +274,69 @@ func (s *shim) serve(ln net.Listener) {
 	}
 }
 
-func (s *shim) respond(conn net.Conn, resp shimResponse) error {
+func (s *shim) respond(conn *sockConn, resp Response) error {
 	b, _ := json.Marshal(resp)
 	_, err := conn.Write(append(b, '\n'))
 	return err
 }
 
-func (s *shim) handle(conn net.Conn) {
+func (s *shim) handle(conn *sockConn) {
 	r := bufio.NewReader(conn)
 	line, err := r.ReadBytes('\n')
 	if err != nil {
 		return
 	}
-	var req shimRequest
+	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
-		s.respond(conn, shimResponse{Error: "bad request: " + err.Error()})
+		s.respond(conn, Response{Error: "bad request: " + err.Error()})
 		return
 	}
 	switch req.Op {
-	case opStart:
+	case OpStart:
 		pid, err := s.start()
 		if err != nil {
-			s.respond(conn, shimResponse{Error: err.Error()})
+			s.respond(conn, Response{Error: err.Error()})
 			return
 		}
-		s.respond(conn, shimResponse{Pid: pid, Status: "running", ShimPid: os.Getpid()})
-	case opWait:
+		s.mu.Lock()
+		startedAt := s.startedAt
+		s.mu.Unlock()
+		s.respond(conn, Response{Pid: pid, Status: StatusRunning, ShimPid: os.Getpid(), StartedAt: startedAt})
+	case OpWait:
 		// Acknowledged at once, answered again at the exit: a client
 		// knows its wait is registered before it asks for a start.
-		if err := s.respond(conn, shimResponse{}); err != nil {
+		if err := s.respond(conn, Response{}); err != nil {
 			return
 		}
 		<-s.exited
 		s.mu.Lock()
 		e := *s.exit
 		s.mu.Unlock()
-		s.respond(conn, shimResponse{Exit: &e, Status: "exited"})
-	case opState:
+		s.respond(conn, Response{Exit: &e, Status: StatusExited})
+	case OpState:
 		s.mu.Lock()
-		resp := shimResponse{Status: s.status, Pid: s.pid, Exit: s.exit, ShimPid: os.Getpid()}
+		resp := Response{Status: s.status, Pid: s.pid, Exit: s.exit, ShimPid: os.Getpid(), StartedAt: s.startedAt}
 		s.mu.Unlock()
 		s.respond(conn, resp)
-	case opKill:
+	case OpKill:
 		s.mu.Lock()
 		status, pid := s.status, s.pid
 		s.mu.Unlock()
-		if status != "running" {
-			s.respond(conn, shimResponse{Error: "container is not running"})
+		if status != StatusRunning {
+			s.respond(conn, Response{Error: "container is not running"})
 			return
 		}
 		// The init is the shim's child until the shim reaps it, so its pid
 		// cannot have been reused.
 		if err := unix.Kill(pid, unix.Signal(req.Signal)); err != nil && !errors.Is(err, unix.ESRCH) {
-			s.respond(conn, shimResponse{Error: fmt.Sprintf("kill: %v", err)})
+			s.respond(conn, Response{Error: fmt.Sprintf("kill: %v", err)})
 			return
 		}
-		s.respond(conn, shimResponse{})
-	case opAttach:
+		s.respond(conn, Response{})
+	case OpAttach:
 		sub := &subscriber{conn: conn, stdout: req.Stdout, stderr: req.Stderr, done: make(chan struct{})}
 		s.subsMu.Lock()
-		if err := s.respond(conn, shimResponse{}); err != nil {
+		if err := s.respond(conn, Response{}); err != nil {
 			s.subsMu.Unlock()
 			return
 		}
@@ -267,15 +355,15 @@ func (s *shim) handle(conn net.Conn) {
 		s.subsMu.Lock()
 		delete(s.subs, sub)
 		s.subsMu.Unlock()
-	case opStdin:
+	case OpStdin:
 		s.mu.Lock()
 		w := s.stdin
 		s.mu.Unlock()
 		if w == nil {
-			s.respond(conn, shimResponse{Error: "container has no stdin"})
+			s.respond(conn, Response{Error: "container has no stdin"})
 			return
 		}
-		s.respond(conn, shimResponse{})
+		s.respond(conn, Response{})
 		// The container's end ends the copy, even if the client keeps
 		// its stdin open.
 		copied := make(chan struct{})
@@ -297,7 +385,7 @@ func (s *shim) handle(conn net.Conn) {
 			s.mu.Unlock()
 		}
 	default:
-		s.respond(conn, shimResponse{Error: "unknown op " + strconv.Quote(req.Op)})
+		s.respond(conn, Response{Error: "unknown op " + strconv.Quote(req.Op)})
 	}
 }
 
@@ -319,7 +407,10 @@ func (s *shim) start() (int, error) {
 
 	pid, err := s.runContainer()
 	if err != nil {
-		s.finish(exitInfo{ExitCode: 128, ExitedAt: time.Now().UTC(), StartError: err.Error()})
+		s.endOutput()
+		s.finish(Exit{ExitCode: 128, ExitedAt: time.Now().UTC(), StartError: err.Error()})
+		// A failed run leaves nothing the runtime has to forget.
+		close(s.cleaned)
 		return 0, err
 	}
 	return pid, nil
@@ -358,10 +449,10 @@ func (s *shim) runContainer() (int, error) {
 		}
 		s.log = lw
 	}
-	runtimeLog := filepath.Join(s.bundle, runtimeLogName)
+	runtimeLog := filepath.Join(s.bundle, RuntimeLogFile)
 	os.Remove(runtimeLog)
 	argv := []string{s.cfg.Runtime, "--root", s.cfg.RuntimeRoot, "--log", runtimeLog, "--log-format", "json",
-		"run", "--detach", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, initPidName), s.cfg.ID}
+		"run", "--detach", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, InitPidFile), s.cfg.ID}
 	_, ch, err := s.reaper.start(argv, []*os.File{in, outW, errW}, runtimeEnv)
 	outW.Close()
 	errW.Close()
@@ -388,7 +479,7 @@ func (s *shim) runContainer() (int, error) {
 		s.closeLog()
 		return 0, errors.New(runtimeError(runtimeLog, stderr, code))
 	}
-	b, err := os.ReadFile(filepath.Join(s.bundle, initPidName))
+	b, err := os.ReadFile(filepath.Join(s.bundle, InitPidFile))
 	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || perr != nil || pid <= 0 {
 		outR.Close()
@@ -399,8 +490,9 @@ func (s *shim) runContainer() (int, error) {
 	initExit := s.reaper.watch(pid)
 	cg := s.readCgroupPaths()
 	s.mu.Lock()
-	s.status = "running"
+	s.status = StatusRunning
 	s.pid = pid
+	s.startedAt = time.Now().UTC()
 	s.stdin = stdinW
 	s.cgroupPaths = cg
 	s.mu.Unlock()
@@ -495,7 +587,7 @@ func (s *shim) broadcast(stream byte, frame []byte) {
 }
 
 // waitInit waits for the container's init to exit, lets the output drain,
-// cleans up the runtime's state and records the exit.
+// records the exit and then cleans up the runtime's state.
 func (s *shim) waitInit(initExit <-chan unix.WaitStatus, pumps *sync.WaitGroup, outR, errR *os.File) {
 	ws := <-initExit
 	exitedAt := time.Now().UTC()
@@ -513,33 +605,43 @@ func (s *shim) waitInit(initExit <-chan unix.WaitStatus, pumps *sync.WaitGroup, 
 	outR.Close()
 	errR.Close()
 	s.closeLog()
-	s.subsMu.Lock()
-	s.outputDone = true
-	for sub := range s.subs {
-		sub.close()
-	}
-	s.subsMu.Unlock()
+	s.endOutput()
 	s.mu.Lock()
 	if s.stdin != nil {
 		s.stdin.Close()
 		s.stdin = nil
 	}
 	s.mu.Unlock()
+	// The exit is told as soon as it is known (the OOM check reads the
+	// cgroup, so it comes first); removing the cgroups and the runtime's
+	// state follows while berthd deals with the exit, and the shim stays
+	// until it is done.
 	oom := s.oomKilled()
+	s.finish(Exit{ExitCode: exitCode(ws), ExitedAt: exitedAt, OOMKilled: oom})
 	if err := s.deleteRuntimeState(); err != nil {
 		fmt.Fprintf(os.Stderr, "delete runtime state: %v\n", err)
 	}
-	s.finish(exitInfo{ExitCode: exitCode(ws), ExitedAt: exitedAt, OOMKilled: oom})
+	close(s.cleaned)
+}
+
+// endOutput ends the attach streams: the container's output is over.
+func (s *shim) endOutput() {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	s.outputDone = true
+	for sub := range s.subs {
+		sub.close()
+	}
 }
 
 // finish records the exit: the file first, so a berthd that reconnects
 // after the shim is gone still learns it.
-func (s *shim) finish(e exitInfo) {
-	if err := writeExitFile(s.bundle, e); err != nil {
+func (s *shim) finish(e Exit) {
+	if err := WriteExitFile(s.bundle, e); err != nil {
 		fmt.Fprintf(os.Stderr, "write exit file: %v\n", err)
 	}
 	s.mu.Lock()
-	s.status = "exited"
+	s.status = StatusExited
 	s.exit = &e
 	s.mu.Unlock()
 	close(s.exited)
@@ -627,11 +729,13 @@ func removeCgroups(paths map[string]string) error {
 			if err == nil || errors.Is(err, unix.ENOENT) {
 				break
 			}
-			if !errors.Is(err, unix.EBUSY) || i >= 50 {
+			if !errors.Is(err, unix.EBUSY) || i >= 200 {
 				last = fmt.Errorf("remove cgroup %s: %w", p, err)
 				break
 			}
-			time.Sleep(10 * time.Millisecond)
+			// The kernel lets go of a cgroup a moment after its last
+			// task is reaped; poll finely, this is on the exit path.
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	return last
