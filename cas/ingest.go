@@ -70,6 +70,8 @@ type Writer struct {
 	offset  int64
 	lastCkp int64
 	done    bool
+	// direct: writes skip buf, so a follower reads every byte written.
+	direct bool
 }
 
 // ingestKey names the directory of an ingest. Refs come from callers and may
@@ -151,7 +153,8 @@ func (w *Writer) resume() error {
 		return err
 	}
 	w.lastCkp = w.offset
-	w.buf = bufio.NewWriterSize(data, 1<<20)
+	// Large writes (downloads) bypass the buffer; it gathers small ones.
+	w.buf = bufio.NewWriterSize(data, 64<<10)
 	return nil
 }
 
@@ -171,6 +174,25 @@ func (w *Writer) Written() (io.ReadCloser, error) {
 	}{io.NewSectionReader(f, 0, w.offset), f}, nil
 }
 
+// Follow flushes what is buffered and opens the ingest's data for reading
+// while it is being written: from then on Write hands every byte to the file
+// before it returns, so the reader finds the first Offset bytes there. The
+// file stays readable after Commit or Discard; the caller closes it.
+func (w *Writer) Follow() (*os.File, error) {
+	if w.done {
+		return nil, errors.New("ingest writer already closed")
+	}
+	if err := w.buf.Flush(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(w.data.Name())
+	if err != nil {
+		return nil, err
+	}
+	w.direct = true
+	return f, nil
+}
+
 // Offset is how many bytes the ingest holds: where a resumed download
 // should continue (an HTTP Range start).
 func (w *Writer) Offset() int64 { return w.offset }
@@ -182,7 +204,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, errors.New("ingest writer already closed")
 	}
-	n, err := w.buf.Write(p)
+	var n int
+	var err error
+	if w.direct {
+		n, err = w.data.Write(p)
+	} else {
+		n, err = w.buf.Write(p)
+	}
 	w.hash.Write(p[:n])
 	w.offset += int64(n)
 	if err == nil && w.offset-w.lastCkp >= checkpointEvery {

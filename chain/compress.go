@@ -47,7 +47,7 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	}
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
-		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
+		zr, err := pgzip.NewReaderN(br, 512<<10, 4)
 		if err != nil {
 			return nil, Gzip, fmt.Errorf("gzip: %w", err)
 		}

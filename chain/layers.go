@@ -5,11 +5,21 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc64"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/cas"
 	"github.com/berth-dev/berth/mount"
@@ -17,6 +27,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+	"github.com/vbatts/tar-split/archive/tar"
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
 )
@@ -191,40 +202,34 @@ type applyResult struct {
 
 // applyStream is the one pass: decompress → hash → tar-split → driver.
 func (s *Store) applyStream(ctx context.Context, cacheID string, r io.Reader) (applyResult, error) {
+	t0 := time.Now()
 	plain, _, err := Decompress(r)
 	if err != nil {
 		return applyResult{}, err
 	}
 	defer plain.Close()
-	h := sha256.New()
-	var tsBuf bytes.Buffer
-	// tar-split metadata is small and read rarely: compress it fast.
-	gz, _ := gzip.NewWriterLevel(&tsBuf, gzip.BestSpeed)
-	tarStream, done, err := asm.NewInputTarStreamWithDone(io.TeeReader(plain, h), storage.NewJSONPacker(gz), nil)
-	if err != nil {
-		return applyResult{}, err
-	}
-	stats, applyErr := s.driver.ApplyDiff(ctx, cacheID, tarStream, mount.ApplyOptions{AllowDeviceNodes: s.allowDevices})
+	sp := newSplitter(plain)
+	stats, applyErr := s.driver.ApplyDiff(ctx, cacheID, sp, mount.ApplyOptions{AllowDeviceNodes: s.allowDevices})
 	if applyErr == nil {
 		// The driver stops at the end-of-archive marker; the padding after
 		// it is part of the diffID and of the tar-split record.
-		_, applyErr = io.Copy(io.Discard, tarStream)
+		_, applyErr = io.Copy(io.Discard, sp)
 	}
-	tarStream.Close()
-	splitErr := <-done
+	sp.Close()
+	tarSplit, diffID, splitErr := sp.result()
 	if applyErr != nil {
 		return applyResult{}, applyErr
 	}
 	if splitErr != nil {
 		return applyResult{}, fmt.Errorf("read layer tar: %w", splitErr)
 	}
-	if err := gz.Close(); err != nil {
-		return applyResult{}, err
-	}
-	if err := s.syncer.sync(func() error { return s.driver.Sync(ctx, cacheID) }); err != nil {
+	t1 := time.Now()
+	err = s.syncer.sync(func() error { return s.driver.Sync(ctx, cacheID) })
+	fmt.Fprintf(os.Stderr, "TIMING %s apply %s start %s extract %.2fs sync %.2fs\n", time.Now().Format("05.000"), cacheID[:6], t0.Format("05.000"), t1.Sub(t0).Seconds(), time.Since(t1).Seconds())
+	if err != nil {
 		return applyResult{}, fmt.Errorf("sync layer: %w", err)
 	}
-	return applyResult{diffID: digest.NewDigest(digest.SHA256, h), size: stats.Size, tarSplit: tsBuf.Bytes()}, nil
+	return applyResult{diffID: diffID, size: stats.Size, tarSplit: tarSplit}, nil
 }
 
 // Commit records the stage as a layer, after its parent, in one transaction
@@ -405,3 +410,390 @@ func (s *Store) LayerTar(ctx context.Context, chainID digest.Digest) (io.ReadClo
 
 // errLayerInUse is wrapped when GC or delete meets a referenced layer.
 var errLayerInUse = errors.New("layer in use")
+
+const (
+	// splitChunkSize and splitQueue bound how far the tar-split pass runs
+	// ahead of the extractor: 1 MiB a layer.
+	splitChunkSize = 128 << 10
+	splitQueue     = 8
+	// splitEarly is the least a chunk holds before it goes to an extractor
+	// that has nothing queued: enough to keep handoffs rare, small enough
+	// that the extractor does not sit idle behind a half-filled chunk.
+	splitEarly = 32 << 10
+	// splitReadSize is the read size for file content and trailing padding.
+	splitReadSize = 64 << 10
+	// splitFlushSize is how much tar-split JSON is gathered before it is
+	// compressed.
+	splitFlushSize = 64 << 10
+)
+
+// errSplitStopped ends the tar-split pass when the extractor has gone.
+var errSplitStopped = errors.New("layer extraction stopped")
+
+// splitter is the tar-split pass of applyStream, on a goroutine of its own:
+// it reads the layer tar, hashes it (the diffID), records it for exact
+// reassembly (tar-split's JSON entries: raw headers and padding, file names
+// and crc64s) and hands the same bytes to the extractor, which reads them
+// through Read. tar-split's NewInputTarStream passes them through an
+// unbuffered io.Pipe, one write for every header, content read and padding,
+// so parser and extractor take turns instead of running side by side; with
+// small files that handoff cost more than the parsing. Here they go in large
+// chunks through a short queue.
+type splitter struct {
+	src  io.Reader
+	hash hash.Hash
+	pk   splitPacker
+
+	// The producer's side.
+	fill     []byte      // the chunk being filled
+	full     chan []byte // chunks for the extractor, in order; closed at the end
+	free     chan []byte // chunks the extractor is done with
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	err      error // the pass's result, set before full is closed
+
+	// File content is read into scratch; see splitTee.Read.
+	scratch []byte
+	crc     hash.Hash64
+	direct  bool // content reads go straight into the chunk
+
+	// The extractor's side.
+	cur []byte
+	off int
+}
+
+func newSplitter(src io.Reader) *splitter {
+	sp := &splitter{
+		src:  src,
+		hash: sha256.New(),
+		full: make(chan []byte, splitQueue),
+		free: make(chan []byte, splitQueue+2),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+		crc:  crc64.New(storage.CRCTable),
+	}
+	sp.pk.init()
+	go sp.run()
+	return sp
+}
+
+func (sp *splitter) run() {
+	err := sp.split()
+	if err == nil && len(sp.fill) > 0 {
+		err = sp.send()
+	}
+	sp.err = err
+	close(sp.full)
+	close(sp.done)
+}
+
+// Read hands the extractor the tar's bytes.
+func (sp *splitter) Read(p []byte) (int, error) {
+	for sp.off == len(sp.cur) {
+		if sp.cur != nil {
+			select {
+			case sp.free <- sp.cur[:0]:
+			default:
+			}
+			sp.cur = nil
+		}
+		c, ok := <-sp.full
+		if !ok {
+			if sp.err != nil {
+				return 0, sp.err
+			}
+			return 0, io.EOF
+		}
+		sp.cur, sp.off = c, 0
+	}
+	n := copy(p, sp.cur[sp.off:])
+	sp.off += n
+	return n, nil
+}
+
+// Close tells the pass the extractor reads no more.
+func (sp *splitter) Close() error {
+	sp.stopOnce.Do(func() { close(sp.stop) })
+	return nil
+}
+
+// result waits for the pass and returns the compressed tar-split record
+// and the diffID.
+func (sp *splitter) result() ([]byte, digest.Digest, error) {
+	<-sp.done
+	if sp.err != nil {
+		return nil, "", sp.err
+	}
+	ts, err := sp.pk.close()
+	if err != nil {
+		return nil, "", fmt.Errorf("tar-split: %w", err)
+	}
+	return ts, digest.NewDigest(digest.SHA256, sp.hash), nil
+}
+
+// emit queues p (just read from the source) for the extractor.
+func (sp *splitter) emit(p []byte) error {
+	for len(p) > 0 {
+		n := copy(sp.space(), p)
+		p = p[n:]
+		if err := sp.filled(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// space returns the free part of the chunk being filled.
+func (sp *splitter) space() []byte {
+	if sp.fill == nil {
+		select {
+		case c := <-sp.free:
+			sp.fill = c
+		default:
+			sp.fill = make([]byte, 0, splitChunkSize)
+		}
+	}
+	return sp.fill[len(sp.fill):cap(sp.fill)]
+}
+
+// filled records n more bytes in the chunk and sends it when it is full,
+// or early when the extractor has nothing left.
+func (sp *splitter) filled(n int) error {
+	sp.fill = sp.fill[:len(sp.fill)+n]
+	if len(sp.fill) == cap(sp.fill) || (len(sp.fill) >= splitEarly && len(sp.full) == 0) {
+		return sp.send()
+	}
+	return nil
+}
+
+func (sp *splitter) send() error {
+	select {
+	case sp.full <- sp.fill:
+		sp.fill = nil
+		return nil
+	case <-sp.stop:
+		return errSplitStopped
+	}
+}
+
+// splitTee is what tar-split's tar reader reads: the source, hashed and
+// passed on to the extractor.
+type splitTee struct{ sp *splitter }
+
+func (t splitTee) Read(p []byte) (int, error) {
+	sp := t.sp
+	if sp.direct && len(p) > 0 && &p[0] == &sp.scratch[0] {
+		// File content, read for its crc64 only: it goes from the source
+		// straight into the extractor's chunk, and p is left as it is.
+		dst := sp.space()
+		dst = dst[:min(len(dst), len(p))]
+		n, err := sp.src.Read(dst)
+		if n > 0 {
+			sp.hash.Write(dst[:n])
+			sp.crc.Write(dst[:n])
+			if ferr := sp.filled(n); ferr != nil {
+				return n, ferr
+			}
+		}
+		return n, err
+	}
+	n, err := sp.src.Read(p)
+	if n > 0 {
+		sp.hash.Write(p[:n])
+		if eerr := sp.emit(p[:n]); eerr != nil {
+			return n, eerr
+		}
+	}
+	return n, err
+}
+
+// split records the tar the way tar-split's asm.NewInputTarStream does
+// (the same entries, in the same order), so asm.NewOutputTarStream
+// reassembles it.
+func (sp *splitter) split() error {
+	tee := splitTee{sp}
+	tr := tar.NewReader(tee)
+	tr.RawAccounting = true
+	buf := make([]byte, splitReadSize)
+	sp.scratch = buf
+	crc := sp.crc
+	var sum [crc64.Size]byte
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			if err != io.EOF {
+				return err
+			}
+			// The end-of-archive marker.
+			if b := tr.RawBytes(); len(b) > 0 {
+				if err := sp.pk.segment(b); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		if hdr == nil {
+			break
+		}
+		if b := tr.RawBytes(); len(b) > 0 {
+			if err := sp.pk.segment(b); err != nil {
+				return err
+			}
+		}
+		var csum []byte
+		if hdr.Size > 0 {
+			crc.Reset()
+			// A plain file's content comes to buf untouched by the tar
+			// reader, so the tee may skip buf and sum it itself; a sparse
+			// file's has holes filled in between, so it is summed here.
+			sp.direct = !sparse(hdr)
+			for {
+				n, err := tr.Read(buf)
+				if !sp.direct {
+					crc.Write(buf[:n])
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					sp.direct = false
+					return err
+				}
+			}
+			sp.direct = false
+			csum = crc.Sum(sum[:0])
+		}
+		if err := sp.pk.file(hdr.Name, hdr.Size, csum); err != nil {
+			return err
+		}
+		if b := tr.RawBytes(); len(b) > 0 {
+			if err := sp.pk.segment(b); err != nil {
+				return err
+			}
+		}
+	}
+	// Whatever follows the end marker (more zero blocks, usually) is part
+	// of the layer too.
+	for {
+		n, err := tee.Read(buf)
+		if n > 0 {
+			if perr := sp.pk.segment(buf[:n]); perr != nil {
+				return perr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// sparse reports whether hdr is a sparse file (of any GNU format).
+func sparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// splitPacker writes tar-split's JSON entries, byte for byte what
+// storage.NewJSONPacker writes (encoding/json of storage.Entry), gzipped
+// fast: the record is small and read rarely. Encoding them by hand skips
+// encoding/json's reflection, which cost as much as the crc64s.
+type splitPacker struct {
+	out  bytes.Buffer
+	gz   *gzip.Writer
+	line []byte // entries not compressed yet
+	pos  int
+	seen map[string]struct{}
+}
+
+func (pk *splitPacker) init() {
+	pk.gz, _ = gzip.NewWriterLevel(&pk.out, gzip.BestSpeed)
+	pk.seen = map[string]struct{}{}
+}
+
+func (pk *splitPacker) segment(b []byte) error {
+	pk.line = append(pk.line, `{"type":2,"payload":"`...)
+	pk.line = base64.StdEncoding.AppendEncode(pk.line, b)
+	pk.line = append(pk.line, '"')
+	return pk.end()
+}
+
+func (pk *splitPacker) file(name string, size int64, csum []byte) error {
+	// The unpacker refuses a record with a name twice, so the packer does.
+	key := filepath.Clean(name)
+	if _, ok := pk.seen[key]; ok {
+		return storage.ErrDuplicatePath
+	}
+	pk.seen[key] = struct{}{}
+	pk.line = append(pk.line, `{"type":1`...)
+	if !utf8.ValidString(name) {
+		pk.line = append(pk.line, `,"name_raw":"`...)
+		pk.line = base64.StdEncoding.AppendEncode(pk.line, []byte(name))
+		pk.line = append(pk.line, '"')
+	} else if name != "" {
+		pk.line = append(pk.line, `,"name":`...)
+		pk.line = appendJSONString(pk.line, name)
+	}
+	if size != 0 {
+		pk.line = append(pk.line, `,"size":`...)
+		pk.line = strconv.AppendInt(pk.line, size, 10)
+	}
+	if csum == nil {
+		pk.line = append(pk.line, `,"payload":null`...)
+	} else {
+		pk.line = append(pk.line, `,"payload":"`...)
+		pk.line = base64.StdEncoding.AppendEncode(pk.line, csum)
+		pk.line = append(pk.line, '"')
+	}
+	return pk.end()
+}
+
+// end closes the entry being written with its position.
+func (pk *splitPacker) end() error {
+	pk.line = append(pk.line, `,"position":`...)
+	pk.line = strconv.AppendInt(pk.line, int64(pk.pos), 10)
+	pk.line = append(pk.line, "}\n"...)
+	pk.pos++
+	if len(pk.line) < splitFlushSize {
+		return nil
+	}
+	_, err := pk.gz.Write(pk.line)
+	pk.line = pk.line[:0]
+	return err
+}
+
+func (pk *splitPacker) close() ([]byte, error) {
+	if _, err := pk.gz.Write(pk.line); err != nil {
+		return nil, err
+	}
+	pk.line = nil
+	if err := pk.gz.Close(); err != nil {
+		return nil, err
+	}
+	return pk.out.Bytes(), nil
+}
+
+// appendJSONString appends s as encoding/json writes a string: names of
+// plain printable ASCII as they are, anything else through encoding/json
+// itself (its escapes, HTML-safe like json.Encoder's default).
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}

@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"os"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -109,6 +110,8 @@ func writeStatus(em *emitter, ref string, updated bool) {
 // pullRef pulls one tag or digest and reports whether the reference now
 // points somewhere new.
 func (p *Puller) pullRef(ctx context.Context, named reference.Named, want platform, explicit bool, auth AuthConfig, em *emitter) (chain.Image, bool, error) {
+	fmt.Fprintf(os.Stderr, "TIMING %s pullRef start\n", time.Now().Format("05.000"))
+	defer func() { fmt.Fprintf(os.Stderr, "TIMING %s pullRef end\n", time.Now().Format("05.000")) }()
 	r, err := p.resolve(ctx, named, want, auth)
 	if err != nil {
 		return chain.Image{}, false, err
@@ -317,6 +320,7 @@ func (p *Puller) fetchImage(ctx context.Context, named reference.Named, r *resol
 		// The image is here already: only the references may be new.
 		raw = existing.RawConfig
 	} else {
+		fmt.Fprintf(os.Stderr, "TIMING %s config start\n", time.Now().Format("05.000"))
 		if raw, err = p.fetchConfig(ctx, r); err != nil {
 			return chain.Image{}, err
 		}
@@ -338,7 +342,9 @@ func (p *Puller) fetchImage(ctx context.Context, named reference.Named, r *resol
 		}
 		release := p.store.Lease()
 		defer release()
+		fmt.Fprintf(os.Stderr, "TIMING %s layers start\n", time.Now().Format("05.000"))
 		stages, err := p.fetchLayers(ctx, named, r, cfg.RootFS.DiffIDs, em)
+		fmt.Fprintf(os.Stderr, "TIMING %s layers end\n", time.Now().Format("05.000"))
 		defer p.store.Release(context.WithoutCancel(ctx), stages)
 		if err != nil {
 			return chain.Image{}, err
@@ -368,7 +374,7 @@ func (p *Puller) fetchConfig(ctx context.Context, r *resolved) ([]byte, error) {
 	if desc.Size > maxConfigSize {
 		return nil, fmt.Errorf("image config %s is larger than %d bytes", desc.Digest, maxConfigSize)
 	}
-	w, _ := p.xfers.watch(ctx, desc, r.sources, nil)
+	w, _ := p.xfers.watch(ctx, desc, r.sources, false)
 	err := w.Wait(ctx)
 	w.Release()
 	if err != nil {
@@ -449,7 +455,10 @@ func (p *Puller) fetchLayers(ctx context.Context, named reference.Named, r *reso
 		desc := r.layers[present+i]
 		jobs[i] = &layerJob{desc: desc, diffID: diffIDs[present+i], id: shortID(desc.Digest.Encoded()),
 			stage: st, sources: p.layerSources(r, desc), done: make(chan struct{})}
-		go p.runLayer(jctx, jobs[i], streaming, em, fail)
+		// Joined here, in manifest order, so the downloads queue in it.
+		claimed := st.Claim()
+		w, rc := p.xfers.watch(jctx, desc, jobs[i].sources, claimed && streaming)
+		go p.runLayer(jctx, jobs[i], claimed, w, rc, em, fail)
 	}
 	for _, job := range jobs {
 		<-job.done
@@ -471,6 +480,7 @@ func (p *Puller) fetchLayers(ctx context.Context, named reference.Named, r *reso
 	// Everything is verified and applied: record the layers in order, each
 	// with its distribution records in the same transaction.
 	cctx := context.WithoutCancel(ctx)
+	fmt.Fprintf(os.Stderr, "TIMING %s commit start\n", time.Now().Format("05.000"))
 	for _, job := range jobs {
 		extra := func(tx *cas.Tx) error {
 			dist := tx.Distribution()
@@ -530,17 +540,12 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// errApplierDone closes a pipe whose applier has returned, so the transfer
-// never blocks writing to it.
-var errApplierDone = errors.New("layer applier finished")
-
-// runLayer gets one layer: it watches (or starts) the blob's transfer and,
-// when it won the stage, applies the bytes as they arrive (or from the
-// committed blob when the transfer was already under way). Otherwise it
-// waits for whoever applies the stage.
-func (p *Puller) runLayer(ctx context.Context, job *layerJob, streaming bool, em *emitter, fail func(error)) {
+// runLayer gets one layer through the watch w of its blob's transfer:
+// when it claimed the stage, it applies the bytes as they arrive (from rc)
+// or, without rc, from the committed blob once the transfer is over.
+// Otherwise it waits for whoever applies the stage.
+func (p *Puller) runLayer(ctx context.Context, job *layerJob, claimed bool, w *watcher, rc io.ReadCloser, em *emitter, fail func(error)) {
 	defer close(job.done)
-	claimed := job.stage.Claim()
 	var applyDone chan error
 	startApply := func(r io.Reader, onDone func()) {
 		applyDone = make(chan error, 1)
@@ -553,19 +558,9 @@ func (p *Puller) runLayer(ctx context.Context, job *layerJob, streaming bool, em
 		}()
 	}
 
-	var pr *io.PipeReader
-	var pw *io.PipeWriter
-	if claimed && streaming {
-		pr, pw = io.Pipe()
-	}
-	w, accepted := p.xfers.watch(ctx, job.desc, job.sources, pw)
 	defer w.Release()
-	if accepted {
-		stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
-		startApply(pr, func() {
-			stop()
-			pr.CloseWithError(errApplierDone)
-		})
+	if rc != nil {
+		startApply(rc, func() { rc.Close() })
 	}
 
 	finished := make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,8 +107,8 @@ func newTransferManager(p *Puller, limit int) *transferManager {
 	return &transferManager{p: p, limit: newLimiter(limit), active: map[digest.Digest]*transfer{}}
 }
 
-// transfer downloads one blob into the store, feeding its bytes as they
-// arrive to the sinks that asked before it started (the layer appliers).
+// transfer downloads one blob into the store; the layer appliers read its
+// bytes back from the ingest as they land (stream).
 type transfer struct {
 	m       *transferManager
 	desc    blobDesc
@@ -120,12 +121,15 @@ type transfer struct {
 	current atomic.Int64
 	waited  atomic.Bool
 
+	stream *blobStream
+	// ticket is the transfer's place in the download queue, taken when it
+	// was asked for.
+	ticket *ticket
+
 	mu       sync.Mutex
 	phase    phase
 	changed  chan struct{} // closed and replaced on every phase change
 	watchers int
-	sinks    []*io.PipeWriter
-	sealed   bool // no more sinks: bytes started flowing
 	err      error
 	done     chan struct{}
 }
@@ -137,35 +141,37 @@ type watcher struct {
 	stop func() bool
 }
 
-// watch joins the transfer of desc, starting it when none runs. A non-nil
-// sink asks for the blob's bytes as they arrive; accepted is false when the
-// transfer already started streaming (the caller then reads the committed
-// blob). The watch ends when ctx ends or Release is called.
-func (m *transferManager) watch(ctx context.Context, desc blobDesc, sources []blobSource, sink *io.PipeWriter) (w *watcher, accepted bool) {
+// watch joins the transfer of desc, starting it when none runs. With
+// stream, it also returns a reader of the blob's bytes, from the first, as
+// they arrive (nil when the transfer has just ended: the caller then reads
+// the committed blob); the caller closes it. The watch ends when ctx ends or
+// Release is called.
+func (m *transferManager) watch(ctx context.Context, desc blobDesc, sources []blobSource, stream bool) (w *watcher, rc io.ReadCloser) {
 	m.mu.Lock()
 	t := m.active[desc.Digest]
 	start := false
 	if t == nil {
 		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		t = &transfer{m: m, desc: desc, sources: sources, ctx: tctx, cancel: cancel,
-			changed: make(chan struct{}), done: make(chan struct{})}
+			stream: newBlobStream(), ticket: m.limit.Reserve(), changed: make(chan struct{}), done: make(chan struct{})}
 		m.active[desc.Digest] = t
 		start = true
 	}
 	t.mu.Lock()
 	t.watchers++
-	if sink != nil && !t.sealed {
-		t.sinks = append(t.sinks, sink)
-		accepted = true
-	}
 	t.mu.Unlock()
+	if stream {
+		if r := t.stream.reader(ctx); r != nil {
+			rc = r
+		}
+	}
 	m.mu.Unlock()
 	if start {
 		go t.run()
 	}
 	w = &watcher{t: t}
 	w.stop = context.AfterFunc(ctx, w.leave)
-	return w, accepted
+	return w, rc
 }
 
 // Release ends the watch; the transfer stops when nobody watches it any
@@ -223,14 +229,6 @@ func (t *transfer) setPhase(ph phase) {
 	t.notifyLocked()
 }
 
-// seal closes the sink list and returns it.
-func (t *transfer) seal() *fanout {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.sealed = true
-	return &fanout{sinks: append([]*io.PipeWriter(nil), t.sinks...)}
-}
-
 func (t *transfer) run() {
 	err := t.download()
 	if err != nil && t.ctx.Err() == nil {
@@ -241,17 +239,15 @@ func (t *transfer) run() {
 		delete(t.m.active, t.desc.Digest)
 	}
 	t.m.mu.Unlock()
+	// Readers see the end: EOF after the last byte, or the error (a
+	// stream finished before keeps its first result).
+	t.stream.finish(err)
+	t.stream.release()
 	t.mu.Lock()
-	t.sealed = true
-	sinks := t.sinks
-	t.sinks = nil
 	t.err = err
 	t.phase = phaseDone
 	t.notifyLocked()
 	t.mu.Unlock()
-	for _, s := range sinks {
-		s.CloseWithError(err) // nil: EOF; a sink closed before keeps its first error
-	}
 	close(t.done)
 	t.cancel()
 }
@@ -273,6 +269,7 @@ func (t *transfer) expectedSize() int64 {
 
 func (t *transfer) download() error {
 	ctx := t.ctx
+	defer t.ticket.Release()
 	blobs := t.m.p.store.CAS().Blobs
 	if blobs.Has(ctx, t.desc.Digest) {
 		return t.fromBlob(ctx)
@@ -283,10 +280,9 @@ func (t *transfer) download() error {
 		t.notifyLocked()
 		t.mu.Unlock()
 	}
-	if err := t.m.limit.Acquire(ctx, onWait); err != nil {
+	if err := t.ticket.Wait(ctx, onWait); err != nil {
 		return err
 	}
-	defer t.m.limit.Release()
 
 	w, err := t.writer(ctx)
 	if errdefs.IsAlreadyExists(err) {
@@ -298,78 +294,65 @@ func (t *transfer) download() error {
 	// w may be replaced (a restart from zero); whatever it is at the end
 	// keeps its partial data for a resume unless it was discarded.
 	defer func() { w.Close() }()
-
-	fw := t.seal()
-	if w.Offset() > 0 && len(fw.sinks) > 0 {
-		if err := t.replayIngest(w, fw); err != nil {
-			// Cannot hand the appliers what is on disk: start over.
-			t.m.p.log.Debug("restart ingest", "digest", t.desc.Digest, "err", err)
-			w.Discard()
-			if w, err = t.writer(ctx); err != nil {
-				return fmt.Errorf("download %s: %w", t.desc.Digest, err)
-			}
-		}
+	// What an earlier, interrupted download left is readable at once.
+	if err := t.follow(w); err != nil {
+		return err
 	}
 	t.current.Store(w.Offset())
 	t.setPhase(phaseDownloading)
+	fmt.Fprintf(os.Stderr, "TIMING %s %s download start\n", time.Now().Format("05.000"), t.desc.Digest.Encoded()[:6])
+	defer func() { fmt.Fprintf(os.Stderr, "TIMING %s %s download end\n", time.Now().Format("05.000"), t.desc.Digest.Encoded()[:6]) }()
 
-	if err := t.fetch(ctx, &w, fw); err != nil {
+	if err := t.fetch(ctx, &w); err != nil {
 		var me *mismatchError
 		if errors.As(err, &me) {
 			w.Discard()
 		}
-		fw.closeAll(err)
 		return err
 	}
 	if size := t.desc.Size; size > 0 && w.Offset() != size {
 		w.Discard()
-		err := &mismatchError{dgst: t.desc.Digest, size: size, gotSize: w.Offset()}
-		fw.closeAll(err)
-		return err
+		return &mismatchError{dgst: t.desc.Digest, size: size, gotSize: w.Offset()}
 	}
 	if got := w.Digest(); got != t.desc.Digest {
 		w.Discard()
-		err := &mismatchError{dgst: t.desc.Digest, got: got}
-		fw.closeAll(err)
-		return err
+		return &mismatchError{dgst: t.desc.Digest, got: got}
 	}
 	t.setPhase(phaseVerifying)
-	// The content is verified: let the appliers finish while the blob is
-	// synced and published.
-	fw.closeAll(nil)
+	// The content is verified: the appliers may read to the end while the
+	// blob is synced and published.
+	t.stream.finish(nil)
 	if err := w.Commit(ctx); err != nil && !errdefs.IsAlreadyExists(err) {
 		return fmt.Errorf("download %s: %w", t.desc.Digest, err)
 	}
 	return nil
 }
 
-// fromBlob serves the sinks from the committed blob.
-func (t *transfer) fromBlob(ctx context.Context) error {
-	fw := t.seal()
-	t.current.Store(t.desc.Size)
-	if len(fw.sinks) == 0 {
-		return nil
-	}
-	f, err := t.m.p.store.CAS().Blobs.Open(ctx, t.desc.Digest)
+// follow points the stream at what w writes.
+func (t *transfer) follow(w *cas.Writer) error {
+	f, err := w.Follow()
 	if err != nil {
-		fw.closeAll(err)
-		return err
+		return &permanentError{fmt.Errorf("download %s: read back ingest: %w", t.desc.Digest, err)}
 	}
-	defer f.Close()
-	err = fw.copyFrom(f, 0)
-	fw.closeAll(err)
-	return err
+	t.stream.setFile(f, w.Offset())
+	return nil
 }
 
-// replayIngest feeds the sinks what a previous, interrupted download left
-// in the ingest.
-func (t *transfer) replayIngest(w *cas.Writer, fw *fanout) error {
-	r, err := w.Written()
+// fromBlob serves the stream from the committed blob.
+func (t *transfer) fromBlob(ctx context.Context) error {
+	t.current.Store(t.desc.Size)
+	f, err := t.m.p.store.CAS().Blobs.Open(ctx, t.desc.Digest)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	return fw.copyFrom(r, 0)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	t.stream.setFile(f, fi.Size())
+	t.stream.finish(nil)
+	return nil
 }
 
 // permanentError is a failure no retry can fix (the local disk).
@@ -381,7 +364,7 @@ func (e *permanentError) Unwrap() error { return e.err }
 // fetch downloads the rest of the blob into *wp, trying each source in
 // turn, retrying transient failures with backoff and resuming with Range
 // from what the ingest holds.
-func (t *transfer) fetch(ctx context.Context, wp **cas.Writer, fw *fanout) error {
+func (t *transfer) fetch(ctx context.Context, wp **cas.Writer) error {
 	size := t.desc.Size
 	buf := make([]byte, copyBufferSize)
 	var lastErr error
@@ -392,7 +375,7 @@ func (t *transfer) fetch(ctx context.Context, wp **cas.Writer, fw *fanout) error
 			if size > 0 && w.Offset() >= size {
 				return nil
 			}
-			progressed, err := t.attempt(ctx, src, wp, fw, buf)
+			progressed, err := t.attempt(ctx, src, wp, buf)
 			if err == nil {
 				return nil
 			}
@@ -435,8 +418,8 @@ func (t *transfer) fetch(ctx context.Context, wp **cas.Writer, fw *fanout) error
 }
 
 // attempt is one GET: it resumes from the ingest's offset and copies what
-// comes into the ingest and the sinks.
-func (t *transfer) attempt(ctx context.Context, src blobSource, wp **cas.Writer, fw *fanout, buf []byte) (int64, error) {
+// comes into the ingest, where the stream's readers find it.
+func (t *transfer) attempt(ctx context.Context, src blobSource, wp **cas.Writer, buf []byte) (int64, error) {
 	w := *wp
 	// A connection that stops delivering is cut, so the retry resumes it;
 	// only time spent waiting on the network counts.
@@ -458,13 +441,16 @@ func (t *transfer) attempt(ctx context.Context, src blobSource, wp **cas.Writer,
 			return 0, fmt.Errorf("%s served blob %s from offset %d, asked %d", src, t.desc.Digest, start, w.Offset())
 		}
 		// The registry ignored the Range: take the whole body, hashing
-		// from zero again; the sinks skip what they already have.
+		// from zero again; readers wait until it is past what they have.
 		w.Discard()
 		nw, err := t.writer(ctx)
 		if err != nil {
 			return 0, &permanentError{fmt.Errorf("download %s: %w", t.desc.Digest, err)}
 		}
 		*wp, w = nw, nw
+		if err := t.follow(nw); err != nil {
+			return 0, err
+		}
 		t.current.Store(0)
 	}
 	size := t.desc.Size
@@ -481,7 +467,7 @@ func (t *transfer) attempt(ctx context.Context, src blobSource, wp **cas.Writer,
 			if _, err := w.Write(buf[:n]); err != nil {
 				return copied, &permanentError{fmt.Errorf("write ingest of %s: %w", t.desc.Digest, err)}
 			}
-			fw.write(pos, buf[:n])
+			t.stream.advance(w.Offset())
 			copied += int64(n)
 			t.current.Store(w.Offset())
 		}
@@ -497,64 +483,5 @@ func (t *transfer) attempt(ctx context.Context, src blobSource, wp **cas.Writer,
 			}
 			return copied, rerr
 		}
-	}
-}
-
-// fanout copies a blob's bytes to the appliers in order, each byte once,
-// even when the download restarts from zero underneath.
-type fanout struct {
-	sinks []*io.PipeWriter
-	fed   int64 // blob offset up to which the sinks have their bytes
-}
-
-// write hands the sinks the part of p (at blob offset pos) they lack. A
-// sink that fails (its applier gave up) is dropped.
-func (f *fanout) write(pos int64, p []byte) {
-	end := pos + int64(len(p))
-	if end <= f.fed || len(f.sinks) == 0 {
-		f.fed = max(f.fed, end)
-		return
-	}
-	if pos > f.fed {
-		// A hole the appliers would never see: they cannot go on.
-		f.closeAll(fmt.Errorf("layer stream lost bytes %d-%d", f.fed, pos))
-		f.sinks = nil
-		f.fed = end
-		return
-	}
-	if pos < f.fed {
-		p = p[f.fed-pos:]
-	}
-	kept := f.sinks[:0]
-	for _, s := range f.sinks {
-		if _, err := s.Write(p); err == nil {
-			kept = append(kept, s)
-		}
-	}
-	clear(f.sinks[len(kept):])
-	f.sinks = kept
-	f.fed = end
-}
-
-func (f *fanout) copyFrom(r io.Reader, pos int64) error {
-	buf := make([]byte, copyBufferSize)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			f.write(pos, buf[:n])
-			pos += int64(n)
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (f *fanout) closeAll(err error) {
-	for _, s := range f.sinks {
-		s.CloseWithError(err)
 	}
 }
