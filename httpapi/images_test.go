@@ -37,18 +37,7 @@ func imageStore(t *testing.T) *chain.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, _ := img.Layers()
-	var parent chain.Layer
-	for _, l := range layers {
-		rc, _ := l.Compressed()
-		parent, err = s.RegisterLayer(ctx, parent.ChainID, rc, nil)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, _ := img.RawConfigFile()
-	if _, err := s.CreateImage(ctx, raw, chain.CreateOptions{Refs: []string{"busybox:latest", "127.0.0.1:5000/team/bb:v1"}}); err != nil {
+	if _, err := fixtures.LoadImage(ctx, s, img, "busybox:latest", "127.0.0.1:5000/team/bb:v1"); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/berth-dev/berth/chain"
 	"github.com/berth-dev/berth/fixtures"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -40,27 +39,7 @@ func seedBerth(ctx context.Context, dataRoot string, images map[string]v1.Image)
 	}
 	defer st.Close()
 	for ref, img := range images {
-		layers, err := img.Layers()
-		if err != nil {
-			return err
-		}
-		var parent chain.Layer
-		for _, l := range layers {
-			rc, err := l.Compressed()
-			if err != nil {
-				return err
-			}
-			parent, err = s.RegisterLayer(ctx, parent.ChainID, rc, nil)
-			rc.Close()
-			if err != nil {
-				return err
-			}
-		}
-		raw, err := img.RawConfigFile()
-		if err != nil {
-			return err
-		}
-		if _, err := s.CreateImage(ctx, raw, chain.CreateOptions{Refs: []string{ref}}); err != nil {
+		if _, err := fixtures.LoadImage(ctx, s, img, ref); err != nil {
 			return err
 		}
 	}

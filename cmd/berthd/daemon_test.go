@@ -215,27 +215,7 @@ func seedImages(t *testing.T, dataRoot string, images map[string]v1.Image) map[s
 	}
 	out := map[string]chain.Image{}
 	for ref, img := range images {
-		layers, err := img.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		parent := chain.Layer{}
-		for _, l := range layers {
-			rc, err := l.Compressed()
-			if err != nil {
-				t.Fatal(err)
-			}
-			parent, err = s.RegisterLayer(ctx, parent.ChainID, rc, nil)
-			rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		raw, err := img.RawConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ci, err := s.CreateImage(ctx, raw, chain.CreateOptions{Refs: []string{ref}})
+		ci, err := fixtures.LoadImage(ctx, s, img, ref)
 		if err != nil {
 			t.Fatal(err)
 		}
