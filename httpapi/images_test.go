@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/cas"
 	"github.com/berth-dev/berth/chain"
 	"github.com/berth-dev/berth/fixtures"
+	"github.com/berth-dev/berth/fixtures/load"
 	"github.com/berth-dev/berth/mount"
 )
 
@@ -37,7 +38,7 @@ func imageStore(t *testing.T) *chain.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fixtures.LoadImage(ctx, s, img, "busybox:latest", "127.0.0.1:5000/team/bb:v1"); err != nil {
+	if _, err := load.LoadImage(ctx, s, img, "busybox:latest", "127.0.0.1:5000/team/bb:v1"); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/fixtures"
+	"github.com/berth-dev/berth/fixtures/load"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -39,7 +40,7 @@ func seedBerth(ctx context.Context, dataRoot string, images map[string]v1.Image)
 	}
 	defer st.Close()
 	for ref, img := range images {
-		if _, err := fixtures.LoadImage(ctx, s, img, ref); err != nil {
+		if _, err := load.LoadImage(ctx, s, img, ref); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/cas"
 	"github.com/berth-dev/berth/chain"
 	"github.com/berth-dev/berth/fixtures"
+	"github.com/berth-dev/berth/fixtures/load"
 	"github.com/berth-dev/berth/mount"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -215,7 +216,7 @@ func seedImages(t *testing.T, dataRoot string, images map[string]v1.Image) map[s
 	}
 	out := map[string]chain.Image{}
 	for ref, img := range images {
-		ci, err := fixtures.LoadImage(ctx, s, img, ref)
+		ci, err := load.LoadImage(ctx, s, img, ref)
 		if err != nil {
 			t.Fatal(err)
 		}
