@@ -40,7 +40,7 @@ var (
 // the uncompressed stream. Gzip is inflated with read-ahead on another
 // goroutine (pgzip), so inflating overlaps with extracting.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(r, 256<<10)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {
 		return nil, Uncompressed, fmt.Errorf("detect compression: %w", err)

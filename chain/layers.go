@@ -13,12 +13,10 @@ import (
 	"hash"
 	"hash/crc64"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/berth-dev/berth/cas"
@@ -202,7 +200,6 @@ type applyResult struct {
 
 // applyStream is the one pass: decompress → hash → tar-split → driver.
 func (s *Store) applyStream(ctx context.Context, cacheID string, r io.Reader) (applyResult, error) {
-	t0 := time.Now()
 	plain, _, err := Decompress(r)
 	if err != nil {
 		return applyResult{}, err
@@ -223,10 +220,7 @@ func (s *Store) applyStream(ctx context.Context, cacheID string, r io.Reader) (a
 	if splitErr != nil {
 		return applyResult{}, fmt.Errorf("read layer tar: %w", splitErr)
 	}
-	t1 := time.Now()
-	err = s.syncer.sync(func() error { return s.driver.Sync(ctx, cacheID) })
-	fmt.Fprintf(os.Stderr, "TIMING %s apply %s start %s extract %.2fs sync %.2fs\n", time.Now().Format("05.000"), cacheID[:6], t0.Format("05.000"), t1.Sub(t0).Seconds(), time.Since(t1).Seconds())
-	if err != nil {
+	if err := s.syncer.sync(func() error { return s.driver.Sync(ctx, cacheID) }); err != nil {
 		return applyResult{}, fmt.Errorf("sync layer: %w", err)
 	}
 	return applyResult{diffID: diffID, size: stats.Size, tarSplit: tarSplit}, nil

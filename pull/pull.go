@@ -1,7 +1,6 @@
 package pull
 
 import (
-	"os"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -110,8 +109,6 @@ func writeStatus(em *emitter, ref string, updated bool) {
 // pullRef pulls one tag or digest and reports whether the reference now
 // points somewhere new.
 func (p *Puller) pullRef(ctx context.Context, named reference.Named, want platform, explicit bool, auth AuthConfig, em *emitter) (chain.Image, bool, error) {
-	fmt.Fprintf(os.Stderr, "TIMING %s pullRef start\n", time.Now().Format("05.000"))
-	defer func() { fmt.Fprintf(os.Stderr, "TIMING %s pullRef end\n", time.Now().Format("05.000")) }()
 	r, err := p.resolve(ctx, named, want, auth)
 	if err != nil {
 		return chain.Image{}, false, err
@@ -320,7 +317,6 @@ func (p *Puller) fetchImage(ctx context.Context, named reference.Named, r *resol
 		// The image is here already: only the references may be new.
 		raw = existing.RawConfig
 	} else {
-		fmt.Fprintf(os.Stderr, "TIMING %s config start\n", time.Now().Format("05.000"))
 		if raw, err = p.fetchConfig(ctx, r); err != nil {
 			return chain.Image{}, err
 		}
@@ -342,9 +338,7 @@ func (p *Puller) fetchImage(ctx context.Context, named reference.Named, r *resol
 		}
 		release := p.store.Lease()
 		defer release()
-		fmt.Fprintf(os.Stderr, "TIMING %s layers start\n", time.Now().Format("05.000"))
 		stages, err := p.fetchLayers(ctx, named, r, cfg.RootFS.DiffIDs, em)
-		fmt.Fprintf(os.Stderr, "TIMING %s layers end\n", time.Now().Format("05.000"))
 		defer p.store.Release(context.WithoutCancel(ctx), stages)
 		if err != nil {
 			return chain.Image{}, err
@@ -480,7 +474,6 @@ func (p *Puller) fetchLayers(ctx context.Context, named reference.Named, r *reso
 	// Everything is verified and applied: record the layers in order, each
 	// with its distribution records in the same transaction.
 	cctx := context.WithoutCancel(ctx)
-	fmt.Fprintf(os.Stderr, "TIMING %s commit start\n", time.Now().Format("05.000"))
 	for _, job := range jobs {
 		extra := func(tx *cas.Tx) error {
 			dist := tx.Distribution()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,8 +299,6 @@ func (t *transfer) download() error {
 	}
 	t.current.Store(w.Offset())
 	t.setPhase(phaseDownloading)
-	fmt.Fprintf(os.Stderr, "TIMING %s %s download start\n", time.Now().Format("05.000"), t.desc.Digest.Encoded()[:6])
-	defer func() { fmt.Fprintf(os.Stderr, "TIMING %s %s download end\n", time.Now().Format("05.000"), t.desc.Digest.Encoded()[:6]) }()
 
 	if err := t.fetch(ctx, &w); err != nil {
 		var me *mismatchError

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -247,5 +248,63 @@ func TestManifestMediaTypeAndContentRange(t *testing.T) {
 		if (want < 0) == ok || (ok && got != want) {
 			t.Errorf("contentRangeStart(%q) = %d %v", h, got, ok)
 		}
+	}
+}
+
+// Tickets are granted in the order they were reserved, whenever their
+// holders get to wait on them; one given up passes its turn on.
+func TestTicketsGrantInReserveOrder(t *testing.T) {
+	ctx := context.Background()
+	l := newLimiter(1)
+	first := l.Reserve()
+	var tickets []*ticket
+	for range 4 {
+		tickets = append(tickets, l.Reserve())
+	}
+	tickets[1].Release() // gave up before its turn
+	order := make(chan int, len(tickets))
+	var wg sync.WaitGroup
+	for i := len(tickets) - 1; i >= 0; i-- {
+		if i == 1 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waited := false
+			if err := tickets[i].Wait(ctx, func() { waited = true }); err != nil {
+				t.Error(err)
+				return
+			}
+			if !waited {
+				t.Errorf("ticket %d did not report waiting", i)
+			}
+			order <- i
+			tickets[i].Release()
+		}()
+		time.Sleep(5 * time.Millisecond) // later tickets wait first
+	}
+	if err := first.Wait(ctx, func() { t.Error("first ticket waited") }); err != nil {
+		t.Fatal(err)
+	}
+	first.Release()
+	wg.Wait()
+	close(order)
+	var got []int
+	for i := range order {
+		got = append(got, i)
+	}
+	if want := []int{0, 2, 3}; !slices.Equal(got, want) {
+		t.Fatalf("granted in order %v, want %v", got, want)
+	}
+	first.Release() // a second release gives back nothing
+	a, b := l.Reserve(), l.Reserve()
+	if err := a.Wait(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.granted:
+		t.Fatal("two slots granted under a limit of 1")
+	default:
 	}
 }
