@@ -8,6 +8,9 @@ DATA      ?= $(CURDIR)/.run
 RUNC_TAGS  = $(shell pkg-config --exists libseccomp 2>/dev/null && echo seccomp)
 
 export CGO_ENABLED := 1
+# A go.work left in a parent directory (say /tmp) must not change what
+# this module builds.
+export GOWORK := off
 
 .PHONY: all build deps test run stop bench clean FORCE
 
