@@ -18,7 +18,7 @@ import (
 
 // newContainerCommand is the `berth container` group.
 func newContainerCommand(a *app) *cobra.Command {
-	return newGroupCommand(a, "container", "Manage containers",
+	cmd := newGroupCommand(a, "container", "Manage containers",
 		newCreateCommand(a),
 		newContainerInspectCommand(a),
 		newKillCommand(a),
@@ -33,6 +33,10 @@ func newContainerCommand(a *app) *cobra.Command {
 		newStopCommand(a),
 		newWaitCommand(a),
 	)
+	cmd.AddCommand(execCommands(a)...)
+	cmd.AddCommand(containerOpsCommands(a)...)
+	cmd.AddCommand(archiveCommands(a)...)
+	return cmd
 }
 
 // eachContainer runs op on every argument, prints the argument when op

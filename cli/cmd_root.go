@@ -94,6 +94,11 @@ func addCommands(root *cobra.Command, a *app) {
 		newVersionCommand(a),
 		newWaitCommand(a),
 	)
+	// Verbs that are both top-level and under "berth container", each
+	// group in its own file.
+	root.AddCommand(execCommands(a)...)
+	root.AddCommand(containerOpsCommands(a)...)
+	root.AddCommand(archiveCommands(a)...)
 }
 
 // newGroupCommand is a management command ("berth image", "berth system"):

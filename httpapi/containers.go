@@ -61,6 +61,11 @@ func (s *Server) registerContainerRoutes() {
 	e.POST("/containers/:id/attach", s.attachContainer)
 	e.GET("/containers/:id/logs", s.containerLogs)
 	e.DELETE("/containers/:id", s.removeContainer)
+	// Optional capabilities of the containers backend, each with its own
+	// small interface and handlers in its own file.
+	s.registerExecRoutes()
+	s.registerContainerOpsRoutes()
+	s.registerArchiveRoutes()
 	if s.backends.Volumes != nil {
 		e.POST("/volumes/create", s.createVolume)
 		e.GET("/volumes", s.listVolumes)

@@ -56,6 +56,8 @@ type containerState struct {
 	// Restarting is set between an exit and the restart its policy
 	// asks for.
 	Restarting bool `json:"restarting,omitempty"`
+	// Paused is set while the container's cgroup is frozen.
+	Paused bool `json:"paused,omitempty"`
 	// ShimPid is the pid of the run's shim.
 	ShimPid int `json:"shimPid,omitempty"`
 }

@@ -30,6 +30,11 @@ type Config struct {
 	LogMaxFile  int    `json:"logMaxFile,omitempty"`
 	Stdin       bool   `json:"stdin,omitempty"`
 	StdinOnce   bool   `json:"stdinOnce,omitempty"`
+	// Terminal runs the container's init on a pseudo-terminal (runc's
+	// --console-socket): the shim holds the master, its output is one raw
+	// stream (sent as stream-1 frames and logged as stdout) and OpResize
+	// sets its size.
+	Terminal bool `json:"terminal,omitempty"`
 }
 
 // WriteConfig writes cfg to bundle.
@@ -67,7 +72,24 @@ const (
 	OpKill   = "kill"   // sends Signal to the container's init
 	OpAttach = "attach" // streams Stdout/Stderr as stdcopy frames until both end
 	OpStdin  = "stdin"  // copies the rest of the connection to the container's stdin
+	// OpResize sets the window size of the init's terminal (ExecID "") or
+	// of an exec's.
+	OpResize = "resize"
+	// OpExec runs ExecProcess (a runtime-spec Process as JSON, a file in
+	// the bundle) in the running container with `<runtime> exec --detach`
+	// (--console-socket when Terminal). The answer carries its pid or the
+	// runtime's error; then the connection is the exec's stream: the shim
+	// sends stdcopy frames of its output (stream 1 and 2; one raw stream
+	// as stream 1 with a terminal) and, last, one frame of stream
+	// ExitFrame whose payload is the JSON Exit; what the client sends is
+	// the exec's stdin (when Stdin), and the client's half-close closes
+	// it. The exec is not killed when the connection goes.
+	OpExec = "exec"
 )
+
+// ExitFrame is the stream byte of the frame that ends an exec's stream:
+// its payload is the exec's Exit as JSON.
+const ExitFrame = 255
 
 // Request is one request line.
 type Request struct {
@@ -75,6 +97,16 @@ type Request struct {
 	Signal int    `json:"signal,omitempty"`
 	Stdout bool   `json:"stdout,omitempty"`
 	Stderr bool   `json:"stderr,omitempty"`
+	// Width and Height are OpResize's window size (columns, rows).
+	Width  uint16 `json:"width,omitempty"`
+	Height uint16 `json:"height,omitempty"`
+	// ExecID names an exec (OpExec, OpResize).
+	ExecID string `json:"execID,omitempty"`
+	// ExecProcess is the path of the exec's process.json (OpExec).
+	ExecProcess string `json:"execProcess,omitempty"`
+	// Terminal and Stdin are the exec's (OpExec).
+	Terminal bool `json:"terminal,omitempty"`
+	Stdin    bool `json:"stdin,omitempty"`
 }
 
 // Statuses a shim reports.

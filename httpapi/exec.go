@@ -1,0 +1,5 @@
+package httpapi
+
+// registerExecRoutes routes this file's endpoints when the containers backend has
+// what they need. (Placeholder: filled in by the issue-6 work.)
+func (s *Server) registerExecRoutes() {}
