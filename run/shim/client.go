@@ -3,6 +3,7 @@ package shim
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,4 +134,42 @@ func (c *Conn) WaitExit() (Exit, error) {
 		return Exit{}, fmt.Errorf("shim wait: %s", resp.Error)
 	}
 	return *resp.Exit, nil
+}
+
+// ExecOutput reads an exec's stream (what follows OpExec's answer):
+// stdout and stderr get the payloads of stream 1 and 2 (either may be
+// nil to drop it), and the ExitFrame that ends it is returned. A stream
+// that ends without one (the shim went away) is an error wrapping
+// ErrGone.
+func ExecOutput(r io.Reader, stdout, stderr io.Writer) (Exit, error) {
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return Exit{}, fmt.Errorf("exec stream: %w: %w", ErrGone, err)
+		}
+		n := int64(binary.BigEndian.Uint32(hdr[4:]))
+		var w io.Writer
+		switch hdr[0] {
+		case ExitFrame:
+			b := make([]byte, n)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return Exit{}, fmt.Errorf("exec stream: %w: %w", ErrGone, err)
+			}
+			var e Exit
+			if err := json.Unmarshal(b, &e); err != nil {
+				return Exit{}, fmt.Errorf("exec stream: bad exit: %w", err)
+			}
+			return e, nil
+		case 1:
+			w = stdout
+		case 2:
+			w = stderr
+		}
+		if w == nil {
+			w = io.Discard
+		}
+		if _, err := io.CopyN(w, r, n); err != nil {
+			return Exit{}, fmt.Errorf("exec stream: %w", err)
+		}
+	}
 }

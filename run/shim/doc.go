@@ -12,8 +12,10 @@
 // Keep it that way; TestShimImportsStayLean checks.
 //
 // Protocol: berthd connects to <bundle>/shim.sock, sends one JSON Request
-// line and reads one JSON Response line; "attach" and "stdin" then turn
-// the connection into a byte stream. A Launcher starts shims and keeps one
+// line and reads one JSON Response line; "attach", "stdin" and "exec" then
+// turn the connection into a byte stream. With a terminal (Config.Terminal,
+// or an exec's) the shim holds the pty master it receives from the runtime
+// over the console socket, and "resize" sets its window size. A Launcher starts shims and keeps one
 // idle spare that only waits for its bundle, so a start does not pay for
 // an exec.
 //

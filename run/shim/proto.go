@@ -31,9 +31,12 @@ type Config struct {
 	Stdin       bool   `json:"stdin,omitempty"`
 	StdinOnce   bool   `json:"stdinOnce,omitempty"`
 	// Terminal runs the container's init on a pseudo-terminal (runc's
-	// --console-socket): the shim holds the master, its output is one raw
-	// stream (sent as stream-1 frames and logged as stdout) and OpResize
-	// sets its size.
+	// --console-socket; the spec's process.terminal must be set too): the
+	// shim holds the master, its output is one raw stream (sent as
+	// stream-1 frames and logged as stdout), OpStdin writes to it (a
+	// client's EOF does not close it, StdinOnce or not, as with Docker)
+	// and OpResize sets its size. The master exists once OpStart has
+	// answered.
 	Terminal bool `json:"terminal,omitempty"`
 }
 
@@ -73,7 +76,9 @@ const (
 	OpAttach = "attach" // streams Stdout/Stderr as stdcopy frames until both end
 	OpStdin  = "stdin"  // copies the rest of the connection to the container's stdin
 	// OpResize sets the window size of the init's terminal (ExecID "") or
-	// of an exec's.
+	// of a running exec's. It fails when the container is not running
+	// ("container is not running") or the exec is not running; a process
+	// without a terminal has nothing to size, which is no error.
 	OpResize = "resize"
 	// OpExec runs ExecProcess (a runtime-spec Process as JSON, a file in
 	// the bundle) in the running container with `<runtime> exec --detach`
@@ -82,8 +87,14 @@ const (
 	// sends stdcopy frames of its output (stream 1 and 2; one raw stream
 	// as stream 1 with a terminal) and, last, one frame of stream
 	// ExitFrame whose payload is the JSON Exit; what the client sends is
-	// the exec's stdin (when Stdin), and the client's half-close closes
-	// it. The exec is not killed when the connection goes.
+	// the exec's stdin (when Stdin; /dev/null otherwise), and the
+	// client's half-close closes it (a terminal stays open and gets no
+	// ^D, as with Docker). The exec is not killed when the connection
+	// goes; its output is then dropped. A container that is not running
+	// is answered "container is not running". The shim's files for the
+	// exec (<bundle>/exec-<id>.log, .pid, .sock) and the process file,
+	// when it is in the bundle, are removed when the exec ends.
+	// ExecOutput reads the stream.
 	OpExec = "exec"
 )
 
@@ -100,11 +111,13 @@ type Request struct {
 	// Width and Height are OpResize's window size (columns, rows).
 	Width  uint16 `json:"width,omitempty"`
 	Height uint16 `json:"height,omitempty"`
-	// ExecID names an exec (OpExec, OpResize).
+	// ExecID names an exec (OpExec, OpResize): letters, digits, '_',
+	// '-' and '.', as it names files in the bundle.
 	ExecID string `json:"execID,omitempty"`
 	// ExecProcess is the path of the exec's process.json (OpExec).
 	ExecProcess string `json:"execProcess,omitempty"`
-	// Terminal and Stdin are the exec's (OpExec).
+	// Terminal and Stdin are the exec's (OpExec); Terminal must match
+	// the process file's "terminal", or the runtime refuses.
 	Terminal bool `json:"terminal,omitempty"`
 	Stdin    bool `json:"stdin,omitempty"`
 }

@@ -17,11 +17,19 @@ import (
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan unix.WaitStatus
-	early   map[int]unix.WaitStatus // exits nobody registered (yet)
+	early   map[int]earlyExit // exits nobody registered (yet)
+	seq     uint64            // exits reaped so far
+}
+
+// earlyExit is an exit reaped before anyone watched its pid; seq tells it
+// from the exit of an older process that had the same pid.
+type earlyExit struct {
+	ws  unix.WaitStatus
+	seq uint64
 }
 
 func newReaper() *reaper {
-	r := &reaper{waiters: map[int]chan unix.WaitStatus{}, early: map[int]unix.WaitStatus{}}
+	r := &reaper{waiters: map[int]chan unix.WaitStatus{}, early: map[int]earlyExit{}}
 	sigc := make(chan os.Signal, 32)
 	signal.Notify(sigc, unix.SIGCHLD)
 	go func() {
@@ -53,6 +61,7 @@ func (r *reaper) reapAll() {
 			continue
 		}
 		r.mu.Lock()
+		r.seq++
 		if ch, ok := r.waiters[pid]; ok {
 			delete(r.waiters, pid)
 			ch <- ws
@@ -60,7 +69,7 @@ func (r *reaper) reapAll() {
 			if len(r.early) > 1024 {
 				clear(r.early)
 			}
-			r.early[pid] = ws
+			r.early[pid] = earlyExit{ws: ws, seq: r.seq}
 		}
 		r.mu.Unlock()
 	}
@@ -83,16 +92,29 @@ func (r *reaper) start(argv []string, files []*os.File, env []string) (int, <-ch
 	return pid, ch, nil
 }
 
+// mark returns the point reached in the sequence of reaped exits, for
+// watch: take it before starting the runtime that will leave the process
+// to watch behind.
+func (r *reaper) mark() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
+}
+
 // watch returns a channel for the exit of pid, a process that became the
-// shim's child by reparenting.
-func (r *reaper) watch(pid int) <-chan unix.WaitStatus {
+// shim's child by reparenting. It may have exited (and been reaped)
+// already: an unclaimed exit of pid reaped after since is its; one reaped
+// before belongs to an older process with the same pid and is dropped.
+func (r *reaper) watch(pid int, since uint64) <-chan unix.WaitStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ch := make(chan unix.WaitStatus, 1)
-	if ws, ok := r.early[pid]; ok {
+	if e, ok := r.early[pid]; ok {
 		delete(r.early, pid)
-		ch <- ws
-		return ch
+		if e.seq > since {
+			ch <- e.ws
+			return ch
+		}
 	}
 	r.waiters[pid] = ch
 	return ch

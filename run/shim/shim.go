@@ -89,15 +89,7 @@ func Main(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	s := &shim{
-		cfg:     cfg,
-		bundle:  bundle,
-		reaper:  reaper,
-		status:  StatusCreated,
-		exited:  make(chan struct{}),
-		cleaned: make(chan struct{}),
-		subs:    map[*subscriber]struct{}{},
-	}
+	s := newShim(cfg, bundle, reaper)
 	ln, err := s.listen()
 	if err != nil {
 		return fail(err)
@@ -145,7 +137,7 @@ func warmUp() {
 		return
 	}
 	defer ln.Close()
-	s := &shim{status: StatusCreated, exited: make(chan struct{}), cleaned: make(chan struct{}), subs: map[*subscriber]struct{}{}}
+	s := newShim(Config{}, "", nil)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -224,11 +216,28 @@ type shim struct {
 	exited      chan struct{} // closed once exit is set
 	cleaned     chan struct{} // closed once the runtime's state is gone
 	cgroupPaths map[string]string
-	stdin       *os.File // write end of the container's stdin
+	// stdin is where the container's input goes: its stdin pipe's write
+	// end, or its terminal's master.
+	stdin   *os.File
+	console *os.File             // master of the init's terminal
+	execs   map[string]*execProc // by exec id, while they run
 
 	subsMu     sync.Mutex
 	subs       map[*subscriber]struct{}
 	outputDone bool
+}
+
+func newShim(cfg Config, bundle string, r *reaper) *shim {
+	return &shim{
+		cfg:     cfg,
+		bundle:  bundle,
+		reaper:  r,
+		status:  StatusCreated,
+		exited:  make(chan struct{}),
+		cleaned: make(chan struct{}),
+		execs:   map[string]*execProc{},
+		subs:    map[*subscriber]struct{}{},
+	}
 }
 
 // subscriber is an attach connection: it gets stdcopy frames of the
@@ -323,7 +332,7 @@ func (s *shim) handle(conn *sockConn) {
 		status, pid := s.status, s.pid
 		s.mu.Unlock()
 		if status != StatusRunning {
-			s.respond(conn, Response{Error: "container is not running"})
+			s.respond(conn, Response{Error: notRunning})
 			return
 		}
 		// The init is the shim's child until the shim reaps it, so its pid
@@ -376,7 +385,11 @@ func (s *shim) handle(conn *sockConn) {
 		}()
 		io.Copy(w, r)
 		close(copied)
-		if s.cfg.StdinOnce {
+		// Docker closes a container's stdin when the client of a
+		// StdinOnce container is done with it, but not a terminal's: the
+		// master is the container's output too, and it writes nothing
+		// (no ^D) in its place.
+		if s.cfg.StdinOnce && !s.cfg.Terminal {
 			s.mu.Lock()
 			if s.stdin != nil {
 				s.stdin.Close()
@@ -384,6 +397,14 @@ func (s *shim) handle(conn *sockConn) {
 			}
 			s.mu.Unlock()
 		}
+	case OpResize:
+		if err := s.resize(req); err != nil {
+			s.respond(conn, Response{Error: err.Error()})
+			return
+		}
+		s.respond(conn, Response{})
+	case OpExec:
+		s.exec(conn, r, req)
 	default:
 		s.respond(conn, Response{Error: "unknown op " + strconv.Quote(req.Op)})
 	}
@@ -394,8 +415,9 @@ func (s *shim) handle(conn *sockConn) {
 var runtimeEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 // start runs the container with `<runtime> run --detach`. The container's
-// stdout and stderr are pipes the shim reads; its stdin is a pipe when the
-// container has one, /dev/null otherwise.
+// stdout and stderr are pipes the shim reads, its stdin a pipe when the
+// container has one (/dev/null otherwise); or, with a terminal, all three
+// are a pseudo-terminal whose master the runtime sends the shim.
 func (s *shim) start() (int, error) {
 	s.mu.Lock()
 	if s.started {
@@ -417,92 +439,110 @@ func (s *shim) start() (int, error) {
 }
 
 func (s *shim) runContainer() (int, error) {
-	outR, outW, err := os.Pipe()
+	pio, err := newProcIO(s.cfg.Terminal, s.cfg.Stdin, filepath.Join(s.bundle, ConsoleSocketFile))
 	if err != nil {
 		return 0, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return 0, err
-	}
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return 0, err
-	}
-	defer devnull.Close()
-	in := devnull
-	var stdinW *os.File
-	if s.cfg.Stdin {
-		inR, inW, err := os.Pipe()
-		if err != nil {
-			return 0, err
-		}
-		defer inR.Close()
-		in, stdinW = inR, inW
 	}
 	if s.cfg.LogPath != "" {
 		lw, err := openJSONLog(s.cfg.LogPath, s.cfg.LogMaxSize, s.cfg.LogMaxFile)
 		if err != nil {
+			pio.close()
 			return 0, err
 		}
 		s.log = lw
 	}
+	fail := func(err error) (int, error) {
+		pio.close()
+		s.closeLog()
+		return 0, err
+	}
 	runtimeLog := filepath.Join(s.bundle, RuntimeLogFile)
 	os.Remove(runtimeLog)
 	argv := []string{s.cfg.Runtime, "--root", s.cfg.RuntimeRoot, "--log", runtimeLog, "--log-format", "json",
-		"run", "--detach", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, InitPidFile), s.cfg.ID}
-	_, ch, err := s.reaper.start(argv, []*os.File{in, outW, errW}, runtimeEnv)
-	outW.Close()
-	errW.Close()
+		"run", "--detach", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, InitPidFile)}
+	argv = append(append(argv, pio.runtimeArgs()...), s.cfg.ID)
+	mark := s.reaper.mark()
+	_, ch, err := s.reaper.start(argv, pio.runtimeFiles, runtimeEnv)
+	pio.started()
 	if err != nil {
-		outR.Close()
-		errR.Close()
-		if stdinW != nil {
-			stdinW.Close()
+		return fail(fmt.Errorf("run %s: %w", s.cfg.Runtime, err))
+	}
+	if code := exitCode(<-ch); code != 0 {
+		// The runtime's own complaint went to its stderr and to its
+		// log; the log is the structured one.
+		return fail(errors.New(pio.failure(runtimeLog, code)))
+	}
+	pid, err := readPidFile(filepath.Join(s.bundle, InitPidFile))
+	if err != nil {
+		return fail(fmt.Errorf("read init pid: %w", err))
+	}
+	initExit := s.reaper.watch(pid, mark)
+	if err := pio.takeConsole(); err != nil {
+		// Nobody could read or write the container's terminal.
+		s.forceDelete()
+		select {
+		case <-initExit:
+		case <-time.After(5 * time.Second):
 		}
-		s.closeLog()
-		return 0, fmt.Errorf("run %s: %w", s.cfg.Runtime, err)
+		return fail(err)
 	}
-	ws := <-ch
-	if code := exitCode(ws); code != 0 {
-		// The runtime's own complaint went to the container's stderr
-		// pipe and to its log; the log is the structured one.
-		errR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		stderr, _ := io.ReadAll(io.LimitReader(errR, 64<<10))
-		outR.Close()
-		errR.Close()
-		if stdinW != nil {
-			stdinW.Close()
-		}
-		s.closeLog()
-		return 0, errors.New(runtimeError(runtimeLog, stderr, code))
-	}
-	b, err := os.ReadFile(filepath.Join(s.bundle, InitPidFile))
-	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || perr != nil || pid <= 0 {
-		outR.Close()
-		errR.Close()
-		s.closeLog()
-		return 0, fmt.Errorf("read init pid: %v %v", err, perr)
-	}
-	initExit := s.reaper.watch(pid)
 	cg := s.readCgroupPaths()
 	s.mu.Lock()
 	s.status = StatusRunning
 	s.pid = pid
 	s.startedAt = time.Now().UTC()
-	s.stdin = stdinW
+	s.stdin = pio.stdin
+	if s.cfg.Terminal {
+		s.console = pio.stdout
+	}
 	s.cgroupPaths = cg
 	s.mu.Unlock()
 
 	var pumps sync.WaitGroup
-	pumps.Add(2)
-	go s.pump(outR, 1, "stdout", &pumps)
-	go s.pump(errR, 2, "stderr", &pumps)
-	go s.waitInit(initExit, &pumps, outR, errR)
+	for _, o := range pio.outputs() {
+		pumps.Add(1)
+		go s.pump(o.f, o.stream, o.name, &pumps)
+	}
+	go s.waitInit(initExit, &pumps, pio)
 	return pid, nil
+}
+
+// readPidFile reads the pid the runtime wrote.
+func readPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("bad pid %q in %s", b, path)
+	}
+	return pid, nil
+}
+
+// resize sets the window size of the init's terminal or of an exec's. A
+// process without a terminal has nothing to size, which is no error (as
+// with containerd's shim).
+func (s *shim) resize(req Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if req.ExecID == "" {
+		if s.status != StatusRunning {
+			return errors.New(notRunning)
+		}
+		if s.console == nil {
+			return nil
+		}
+		return setWinsize(s.console, req.Width, req.Height)
+	}
+	x, ok := s.execs[req.ExecID]
+	if !ok {
+		return fmt.Errorf("exec %s is not running", req.ExecID)
+	}
+	if x.console == nil {
+		return nil
+	}
+	return setWinsize(x.console, req.Width, req.Height)
 }
 
 func (s *shim) closeLog() {
@@ -535,7 +575,8 @@ func runtimeError(logPath string, stderr []byte, code int) string {
 }
 
 // pump copies one output stream of the container to the log and to the
-// attached clients, until every writer of the pipe is gone.
+// attached clients, until every writer of the pipe is gone (a terminal's
+// master reads EIO once no process has the terminal open any more).
 func (s *shim) pump(r *os.File, stream byte, name string, wg *sync.WaitGroup) {
 	defer wg.Done()
 	var split *lineSplitter
@@ -588,30 +629,17 @@ func (s *shim) broadcast(stream byte, frame []byte) {
 
 // waitInit waits for the container's init to exit, lets the output drain,
 // records the exit and then cleans up the runtime's state.
-func (s *shim) waitInit(initExit <-chan unix.WaitStatus, pumps *sync.WaitGroup, outR, errR *os.File) {
+func (s *shim) waitInit(initExit <-chan unix.WaitStatus, pumps *sync.WaitGroup, pio *procIO) {
 	ws := <-initExit
 	exitedAt := time.Now().UTC()
-	drained := make(chan struct{})
-	go func() { pumps.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(2 * time.Second):
-		// Something outside the container's pid namespace still holds
-		// the pipes; stop reading.
-		outR.SetReadDeadline(time.Now())
-		errR.SetReadDeadline(time.Now())
-		<-drained
-	}
-	outR.Close()
-	errR.Close()
+	drain(pumps, pio)
+	s.mu.Lock()
+	s.stdin = nil
+	s.console = nil
+	s.mu.Unlock()
+	pio.close()
 	s.closeLog()
 	s.endOutput()
-	s.mu.Lock()
-	if s.stdin != nil {
-		s.stdin.Close()
-		s.stdin = nil
-	}
-	s.mu.Unlock()
 	// The exit is told as soon as it is known (the OOM check reads the
 	// cgroup, so it comes first); removing the cgroups and the runtime's
 	// state follows while berthd deals with the exit, and the shim stays
@@ -622,6 +650,21 @@ func (s *shim) waitInit(initExit <-chan unix.WaitStatus, pumps *sync.WaitGroup, 
 		fmt.Fprintf(os.Stderr, "delete runtime state: %v\n", err)
 	}
 	close(s.cleaned)
+}
+
+// drain waits for the pumps of a process that exited to reach the end of
+// its output, for a while: something outside the container's pid
+// namespace may still hold the pipes (or the terminal), and then the
+// reading stops.
+func drain(pumps *sync.WaitGroup, pio *procIO) {
+	drained := make(chan struct{})
+	go func() { pumps.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(2 * time.Second):
+		pio.stopReading()
+		<-drained
+	}
 }
 
 // endOutput ends the attach streams: the container's output is over.
@@ -703,6 +746,12 @@ func (s *shim) deleteRuntimeState() error {
 	if cg != nil && removeCgroups(cg) == nil {
 		return os.RemoveAll(stateDir)
 	}
+	return s.forceDelete()
+}
+
+// forceDelete runs `<runtime> delete --force`: it kills what is left of
+// the container and removes its cgroups and state.
+func (s *shim) forceDelete() error {
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err

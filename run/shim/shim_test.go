@@ -48,11 +48,18 @@ if [ -e "$bundle/fail" ]; then
   echo "runtime complaint" >&2
   exit 1
 fi
-# An asynchronous command's stdin would be /dev/null without the
-# explicit redirection.
+# The container's init starts once this script has exited, as runc's
+# does: dash reaps a background child that ends before it does, and the
+# shim would never see that exit. The init waits for the end of a FIFO
+# this script holds open. An asynchronous command's stdin would be
+# /dev/null without the explicit redirection.
+fifo="$bundle/start.fifo"
+rm -f "$fifo"
+mkfifo "$fifo"
 exec 3<&0
-sh "$bundle/cmd.sh" <&3 3<&- &
+sh -c 'cat "$1" >/dev/null; exec sh "$2"' sh "$fifo" "$bundle/cmd.sh" <&3 3<&- &
 echo $! > "$pidfile"
+exec 4>"$fifo"
 `
 
 type env struct {
