@@ -194,6 +194,9 @@ func statusOf(r *record) container.ContainerState {
 	if r.State.Status == "" {
 		return container.StateCreated
 	}
+	if r.State.Paused && r.State.running() {
+		return container.StatePaused
+	}
 	return r.State.Status
 }
 
@@ -202,6 +205,8 @@ func statusText(r *record, now time.Time) string {
 	switch statusOf(r) {
 	case container.StateRunning:
 		return "Up " + units.HumanDuration(now.Sub(r.State.StartedAt))
+	case container.StatePaused:
+		return "Up " + units.HumanDuration(now.Sub(r.State.StartedAt)) + " (Paused)"
 	case container.StateRestarting:
 		return fmt.Sprintf("Restarting (%d) %s ago", r.State.ExitCode, units.HumanDuration(now.Sub(r.State.FinishedAt)))
 	case container.StateRemoving:
@@ -246,7 +251,8 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]container.Summa
 	recs := make([]*record, 0, 16)
 	for _, c := range m.all() {
 		r := c.view()
-		if !all && statusOf(r) != container.StateRunning && statusOf(r) != container.StateRestarting {
+		// Paused containers are running ones, as in dockerd.
+		if st := statusOf(r); !all && st != container.StateRunning && st != container.StatePaused && st != container.StateRestarting {
 			continue
 		}
 		if !lf.match(m, r) {
@@ -338,6 +344,7 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (container
 	}
 	r := c.view()
 	st := statusOf(r)
+	running := st == container.StateRunning || st == container.StatePaused
 	resp := container.InspectResponse{
 		ID:      r.ID,
 		Created: timeString(r.Created),
@@ -345,7 +352,8 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (container
 		Args:    append([]string{}, r.Args...),
 		State: &container.State{
 			Status:     st,
-			Running:    st == container.StateRunning || st == container.StateRestarting,
+			Running:    running || st == container.StateRestarting,
+			Paused:     st == container.StatePaused,
 			Restarting: st == container.StateRestarting,
 			OOMKilled:  r.State.OOMKilled,
 			Dead:       st == container.StateDead,
@@ -372,7 +380,7 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (container
 			Networks: networksOf(r),
 		},
 	}
-	if st == container.StateRunning && !r.HostConfig.NetworkMode.IsHost() && !r.HostConfig.NetworkMode.IsContainer() {
+	if running && !r.HostConfig.NetworkMode.IsHost() && !r.HostConfig.NetworkMode.IsContainer() {
 		resp.NetworkSettings.SandboxKey = m.bundleDir(r.ID) + "/" + netnsName
 	}
 	if size {

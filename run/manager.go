@@ -208,6 +208,7 @@ func (m *Manager) restore(ctx context.Context, c *ctr) {
 		rec = c.update(func(r *record) { r.State.Restarting = false; r.State.Status = container.StateRunning })
 		m.save(ctx, c)
 	}
+	m.reconcilePaused(ctx, c)
 	c.attach.resume(sc)
 	m.startMonitor(c, wait)
 	if !m.cfg.LiveRestore {

@@ -32,6 +32,9 @@ func (m *Manager) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	for attempt := 0; ; attempt++ {
 		rec := c.view()
 		if rec.State.running() {
+			if !opts.Force && rec.State.Paused {
+				return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", rec.ID))
+			}
 			if !opts.Force {
 				return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", rec.ID))
 			}

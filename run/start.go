@@ -51,6 +51,8 @@ func (m *Manager) startLockedOp(ctx context.Context, c *ctr, why startReason) er
 	switch {
 	case removing || rec.State.Status == container.StateRemoving || rec.State.Status == container.StateDead:
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot start container %s: it is marked for removal", rec.ID))
+	case rec.State.running() && rec.State.Paused:
+		return errdefs.ErrConflict.WithMessage("cannot start a paused container, try unpause instead")
 	case rec.State.running():
 		return errdefs.ErrNotModified.WithMessage("container already started")
 	case why == startByPolicy && rec.ManuallyStopped:
@@ -363,6 +365,7 @@ func (m *Manager) finishRun(ctx context.Context, c *ctr, e shim.Exit, policies b
 		r.State.OOMKilled = e.OOMKilled
 		r.State.Error = e.StartError
 		r.State.ShimPid = 0
+		r.State.Paused = false
 		r.State.Restarting = restart
 		if restart {
 			r.State.Status = container.StateRestarting
@@ -634,6 +637,7 @@ func (m *Manager) signal(ctx context.Context, c *ctr, sig syscall.Signal, manual
 		return err
 	}
 	m.emit(events.ActionKill, rec, map[string]string{"signal": itoa(int(sig))})
+	m.thawAfterSignal(ctx, c, sig)
 	return nil
 }
 

@@ -13,6 +13,7 @@ pkgs=(
   tmux                        # real terminals for -it tests
   openssl ca-certificates curl # TLS test material, health checks
   e2fsprogs                   # lsattr/chattr used by store checks
+  procps                      # ps for GET /containers/{id}/top (docker top)
 )
 if [ "${1:-}" = bench ]; then
   pkgs+=(docker.io hyperfine wrk)
