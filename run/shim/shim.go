@@ -54,8 +54,11 @@ func Main(args []string) int {
 	// What does not depend on the bundle comes first, so a spare has it
 	// done before a start waits for it. Terminal signals never reach a
 	// session leader without a terminal, but a stray one must not kill
-	// the keeper of a running container.
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	// the keeper of a running container. Caught, not ignored: an
+	// ignored signal stays ignored across exec, and the runtime would
+	// hand that on to the container (busybox sh would then not act on
+	// ^C); a caught one is reset to the default in the child.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fail(fmt.Errorf("become subreaper: %w", err))
 	}
