@@ -361,26 +361,60 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
-// monitorTTYSize sizes the container's TTY like the local terminal, now
-// and on every SIGWINCH, until ctx ends.
-func monitorTTYSize(ctx context.Context, a *app, id string, fd uintptr) {
-	resize := func() {
-		w, h, err := term.GetSize(int(fd))
-		if err != nil || w == 0 || h == 0 {
-			return
-		}
-		_, _ = a.client().ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(h), Width: uint(w)})
+// resizeFunc sizes a remote terminal (a container's or an exec's).
+type resizeFunc func(ctx context.Context, height, width uint) error
+
+func containerResizer(a *app, id string) resizeFunc {
+	return func(ctx context.Context, h, w uint) error {
+		_, err := a.client().ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})
+		return err
 	}
-	resize()
+}
+
+func execResizer(a *app, id string) resizeFunc {
+	return func(ctx context.Context, h, w uint) error {
+		_, err := a.client().ExecResize(ctx, id, client.ExecResizeOptions{Height: h, Width: w})
+		return err
+	}
+}
+
+// monitorTTYSize sizes container id's TTY like the local terminal fd,
+// now and on every SIGWINCH, until ctx ends.
+func monitorTTYSize(ctx context.Context, a *app, id string, fd uintptr) {
+	monitorResize(ctx, a, fd, containerResizer(a, id))
+}
+
+// monitorResize sizes a remote TTY like the local terminal, now and on
+// every SIGWINCH, until ctx ends. A first resize that fails (the process
+// may not be running yet) is retried a few times, as docker does.
+func monitorResize(ctx context.Context, a *app, fd uintptr, resize resizeFunc) {
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, syscall.SIGWINCH)
 	defer signal.Stop(winch)
+	apply := func() error {
+		w, h, err := term.GetSize(int(fd))
+		if err != nil || w == 0 || h == 0 {
+			return nil
+		}
+		return resize(ctx, uint(h), uint(w))
+	}
+	if err := apply(); err != nil {
+		for retry := 0; retry < 10 && ctx.Err() == nil; retry++ {
+			time.Sleep(time.Duration(retry+1) * 10 * time.Millisecond)
+			if err = apply(); err == nil {
+				break
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintln(a.err, "failed to resize tty, using default size")
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-winch:
-			resize()
+			_ = apply()
 		}
 	}
 }

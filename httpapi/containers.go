@@ -316,18 +316,33 @@ func (s *Server) attachContainer(c echo.Context) error {
 	q := c.QueryParams()
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	if _, err := s.backends.Containers.Inspect(ctx, id, false); err != nil {
+	info, err := s.backends.Containers.Inspect(ctx, id, false)
+	if err != nil {
 		return err
 	}
 	if !boolParam(q.Get("stream")) && !boolParam(q.Get("logs")) {
 		return errdefs.ErrInvalidArgument.WithMessage("Bad parameters: you must choose at least one stream")
+	}
+	// What makes the attach impossible is answered before the hijack, so
+	// the client gets a status, not a stream with an error in it.
+	detachKeys := q.Get("detachKeys")
+	if _, err := run.ParseDetachKeys(detachKeys); err != nil {
+		return err
+	}
+	if st := info.State; st != nil {
+		switch {
+		case st.Paused:
+			return errdefs.ErrConflict.WithMessage("container " + id + " is paused, unpause the container before attach.")
+		case st.Restarting:
+			return errdefs.ErrConflict.WithMessage("container " + id + " is restarting, wait until the container is running.")
+		}
 	}
 	conn, br, err := Hijack(c)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	opts := run.AttachOptions{Stdout: boolParam(q.Get("stdout")), Stderr: boolParam(q.Get("stderr"))}
+	opts := run.AttachOptions{Stdout: boolParam(q.Get("stdout")), Stderr: boolParam(q.Get("stderr")), DetachKeys: detachKeys}
 	if boolParam(q.Get("stdin")) {
 		opts.Stdin = br
 	}
@@ -341,7 +356,8 @@ func (s *Server) attachContainer(c echo.Context) error {
 	defer att.Close()
 	// Not the request's context: net/http cancels it when the client
 	// half-closes, which the docker CLI does at once when it has no stdin.
-	// The stream ends with the run, or when writing to the client fails.
+	// The stream ends with the run, when the attach ends before it
+	// (detach keys, end of stdin), or when writing to the client fails.
 	streamCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	go func() {
@@ -353,6 +369,18 @@ func (s *Server) attachContainer(c echo.Context) error {
 	}()
 	att.Stream(streamCtx, conn)
 	return nil
+}
+
+// resizeContainer sizes a running container's terminal (200, empty).
+func (s *Server) resizeContainer(c echo.Context) error {
+	h, w, err := sizeParams(c)
+	if err != nil {
+		return err
+	}
+	if err := s.backends.Containers.(containerResizer).Resize(c.Request().Context(), c.Param("id"), h, w); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusOK)
 }
 
 func (s *Server) pruneContainers(c echo.Context) error {

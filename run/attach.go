@@ -3,18 +3,28 @@ package run
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 
 	"github.com/berth-dev/berth/run/shim"
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/term"
 )
+
+// defaultDetachKeys is ctrl-p ctrl-q, dockerd's default escape sequence.
+var defaultDetachKeys = []byte{16, 17}
 
 // attachHub fans a container's output out to attached clients. Clients
 // that attach before a start are moved onto that run when it begins, and
 // the run's output stream from the shim is opened before the container
 // runs, so they miss nothing; clients that attach during a run get its
 // output from then on. Each client's stream ends with the run.
+//
+// The hub also keeps the container's exec sessions (exec.go): like
+// dockerd's, they live in memory only, and go with the container.
 type attachHub struct {
 	mu      sync.Mutex
 	pending map[*attachSub]struct{} // waiting for the next run
@@ -22,23 +32,40 @@ type attachHub struct {
 	run     bool                    // a run is under way
 	client  shim.Client             // the current run's shim
 	stream  bool                    // an output stream from the shim is open
+	execs   map[string]*execProc
 }
 
 type attachSub struct {
 	stdout, stderr bool
-	stdin          io.Reader
-	frames         chan []byte   // stdcopy frames; closed when the run ends
-	done           chan struct{} // closed when the client goes
-	doneOnce       sync.Once
-	endOnce        sync.Once
-	stdinOnce      sync.Once
+	// tty: the container has a terminal. Its output is one raw stream
+	// (the shim's stream-1 frames lose their header on the way out), and
+	// its stdin is watched for the detach keys.
+	tty        bool
+	detachKeys []byte
+	// closeStdin: the end of this client's stdin closes the container's
+	// (StdinOnce without a TTY); otherwise it ends the attach, as dockerd
+	// does.
+	closeStdin bool
+	onDetach   func()
+	stdin      io.Reader
+	frames     chan []byte   // stdcopy frames; closed when the run ends
+	done       chan struct{} // closed when the client goes
+	// halted is closed when the attach ends before the run does: the
+	// detach keys were typed, or stdin ended without closing the
+	// container's.
+	halted    chan struct{}
+	doneOnce  sync.Once
+	endOnce   sync.Once
+	stdinOnce sync.Once
+	haltOnce  sync.Once
 }
 
 func (s *attachSub) end()   { s.endOnce.Do(func() { close(s.frames) }) }
 func (s *attachSub) leave() { s.doneOnce.Do(func() { close(s.done) }) }
+func (s *attachSub) halt()  { s.haltOnce.Do(func() { close(s.halted) }) }
 
 func newAttachHub() *attachHub {
-	return &attachHub{pending: map[*attachSub]struct{}{}, active: map[*attachSub]struct{}{}}
+	return &attachHub{pending: map[*attachSub]struct{}{}, active: map[*attachSub]struct{}{}, execs: map[string]*execProc{}}
 }
 
 // connect begins a run: pending clients become active and, if there are
@@ -157,20 +184,60 @@ func copyStdinOnce(ctx context.Context, client shim.Client, s *attachSub) {
 	}
 	defer sc.Close()
 	go func() {
-		<-s.done
+		select {
+		case <-s.done:
+		case <-s.halted:
+		}
 		sc.Close()
 	}()
-	io.Copy(sc, s.stdin)
-	sc.CloseWrite()
+	in := s.stdin
+	if s.tty {
+		// As dockerd, only a terminal's input is watched for the
+		// detach keys: elsewhere they are data.
+		in = term.NewEscapeProxy(in, s.detachKeys)
+	}
+	_, err = io.Copy(sc, in)
+	var esc term.EscapeError
+	switch {
+	case errors.As(err, &esc):
+		// Detached: the client's stream closes, the container runs on
+		// with its stdin open.
+		if s.onDetach != nil {
+			s.onDetach()
+		}
+		s.halt()
+	case s.closeStdin:
+		sc.CloseWrite()
+	default:
+		s.halt()
+	}
 }
 
 // AttachOptions say which streams an attach carries.
 type AttachOptions struct {
 	Stdout, Stderr bool
 	// Stdin, when the container has OpenStdin, is copied to the
-	// container's stdin from the moment it runs; its EOF closes the
-	// container's stdin if the container has StdinOnce.
+	// container's stdin from the moment it runs. Its EOF closes the
+	// container's stdin if the container has StdinOnce and no TTY, and
+	// ends the attach otherwise (dockerd's rules).
 	Stdin io.Reader
+	// DetachKeys is the escape sequence ("ctrl-p,ctrl-q", the default
+	// when empty) that ends the attach of a TTY container without
+	// touching the container.
+	DetachKeys string
+}
+
+// ParseDetachKeys checks a detach key sequence (docker's syntax:
+// "ctrl-p,ctrl-q", "a,ctrl-@"); empty means the default.
+func ParseDetachKeys(keys string) ([]byte, error) {
+	if keys == "" {
+		return defaultDetachKeys, nil
+	}
+	b, err := term.ToBytes(keys)
+	if err != nil || len(b) == 0 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid detach keys (%s) provided", keys))
+	}
+	return b, nil
 }
 
 // Attachment is a registered attach: output of the container's current
@@ -191,10 +258,20 @@ func (m *Manager) Attach(ctx context.Context, ref string, opts AttachOptions) (*
 		return nil, err
 	}
 	rec := c.view()
-	sub := &attachSub{stdout: opts.Stdout, stderr: opts.Stderr, frames: make(chan []byte, 16), done: make(chan struct{})}
+	keys, err := ParseDetachKeys(opts.DetachKeys)
+	if err != nil {
+		return nil, err
+	}
+	sub := &attachSub{
+		stdout: opts.Stdout, stderr: opts.Stderr,
+		tty: rec.Config.Tty, detachKeys: keys,
+		closeStdin: rec.Config.StdinOnce && !rec.Config.Tty,
+		frames:     make(chan []byte, 16), done: make(chan struct{}), halted: make(chan struct{}),
+	}
 	if rec.Config.OpenStdin {
 		sub.stdin = opts.Stdin
 	}
+	sub.onDetach = func() { m.emit(events.ActionDetach, c.view(), nil) }
 	h := c.attach
 	h.mu.Lock()
 	if h.run {
@@ -213,9 +290,11 @@ func (m *Manager) Attach(ctx context.Context, ref string, opts AttachOptions) (*
 	return &Attachment{hub: h, sub: sub}, nil
 }
 
-// Stream writes the attached output to w until the run ends (nil), ctx
+// Stream writes the attached output to w until the run ends (nil), the
+// attach ends before it (detach keys, or the end of stdin: nil), ctx
 // ends, or w fails. Without a TTY the output is stdcopy frames (8-byte
-// header: stream 1 or 2, three zero bytes, big-endian length).
+// header: stream 1 or 2, three zero bytes, big-endian length); with one
+// it is the terminal's raw bytes.
 func (a *Attachment) Stream(ctx context.Context, w io.Writer) error {
 	for {
 		select {
@@ -223,17 +302,26 @@ func (a *Attachment) Stream(ctx context.Context, w io.Writer) error {
 			if !ok {
 				return nil
 			}
+			if a.sub.tty {
+				f = f[8:]
+			}
 			if _, err := w.Write(f); err != nil {
 				return err
 			}
 			if fl, ok := w.(interface{ Flush() }); ok {
 				fl.Flush()
 			}
+		case <-a.sub.halted:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
+
+// Tty tells whether the attached container has a terminal (its output is
+// raw, not stdcopy frames).
+func (a *Attachment) Tty() bool { return a.sub.tty }
 
 // Close detaches.
 func (a *Attachment) Close() {

@@ -375,6 +375,7 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (container
 		HostConfig:     clone(r.HostConfig),
 		GraphDriver:    &storage.DriverData{Name: r.Driver, Data: maps.Clone(r.GraphDriverData)},
 		Mounts:         apiMountPoints(r.Mounts),
+		ExecIDs:        c.execIDs(),
 		Config:         clone(r.Config),
 		NetworkSettings: &container.NetworkSettings{
 			Networks: networksOf(r),

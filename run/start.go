@@ -112,11 +112,6 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 		c.signalExit(msg)
 	}()
 
-	if rec.Config.Tty {
-		// The shim will take the pty master from the runtime's
-		// --console-socket; until then a TTY container cannot run.
-		return errdefs.ErrNotImplemented.WithMessage("containers with a TTY (-t) are not supported yet")
-	}
 	runtimePath, ok := m.cfg.Runtimes[rec.Runtime]
 	if !ok {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", rec.Runtime))
@@ -136,6 +131,9 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 		RuntimeRoot: m.runtimeRoot(rec.Runtime),
 		Stdin:       rec.Config.OpenStdin,
 		StdinOnce:   rec.Config.StdinOnce,
+		// The shim takes the pty master from the runtime's
+		// --console-socket.
+		Terminal: rec.Config.Tty,
 	}
 	if rec.Log.Driver == "json-file" {
 		sc.LogPath, sc.LogMaxSize, sc.LogMaxFile = rec.LogPath, rec.Log.MaxSize, rec.Log.MaxFile
@@ -209,6 +207,13 @@ func (m *Manager) start(ctx context.Context, c *ctr) (retErr error) {
 	})
 	m.saveSoon(c)
 	m.emit(events.ActionStart, rec, nil)
+	if cs := rec.HostConfig.ConsoleSize; rec.Config.Tty && cs[0] > 0 && cs[1] > 0 {
+		// The runtime sized the terminal from the spec already; this
+		// makes the size the shim's too, whatever the runtime did.
+		if err := m.resizeInit(ctx, id, cs[0], cs[1]); err != nil {
+			m.log.Debug("resize at start", "container", id, "err", err)
+		}
+	}
 	c.attach.startStdin(ctx, p.Client)
 	m.startMonitor(c, wait)
 	return nil
