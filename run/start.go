@@ -59,8 +59,13 @@ func (m *Manager) startLockedOp(ctx context.Context, c *ctr, why startReason) er
 		// A restart scheduled before a stop or kill.
 		return nil
 	}
-	if why == startByUser {
+	switch why {
+	case startByUser:
 		c.update(func(r *record) { r.ManuallyStopped = false; r.RestartCount = 0 })
+	case startByPolicy:
+		// Counted here, under c.op and after the checks: a restart that
+		// a stop called off is no restart.
+		c.update(func(r *record) { r.RestartCount++ })
 	}
 	err := m.start(ctx, c)
 	if err != nil && rec.HostConfig.AutoRemove {
@@ -407,7 +412,6 @@ func (m *Manager) finishRun(ctx context.Context, c *ctr, e shim.Exit, policies b
 			if m.shuttingDown.Load() {
 				return
 			}
-			c.update(func(r *record) { r.RestartCount++ })
 			if err := m.startLockedOp(context.Background(), c, startByPolicy); err != nil {
 				m.log.Warn("restart policy: start", "container", c.id, "err", err)
 			} else {
@@ -561,13 +565,26 @@ func (m *Manager) Stop(ctx context.Context, ref string, timeout *int) error {
 	}
 	rec := c.view()
 	if rec.State.Restarting {
-		rec = c.update(func(r *record) {
-			r.ManuallyStopped = true
-			r.State.Restarting = false
-			r.State.Status = container.StateExited
-		})
+		// Between two runs: marked stopped first, so a restart not yet
+		// begun is called off; one already starting is waited for (it
+		// holds c.op) and then stopped like any running container.
+		c.update(func(r *record) { r.ManuallyStopped = true })
 		m.save(ctx, c)
-		return nil
+		c.op.Lock()
+		rec = c.view()
+		if !rec.State.running() {
+			rec = c.update(func(r *record) {
+				r.State.Restarting = false
+				if r.State.Status == container.StateRestarting {
+					r.State.Status = container.StateExited
+				}
+			})
+			m.save(ctx, c)
+		}
+		c.op.Unlock()
+		if !rec.State.running() {
+			return nil
+		}
 	}
 	if !rec.State.running() {
 		return errdefs.ErrNotModified.WithMessage("container already stopped")
