@@ -112,6 +112,10 @@ type Server struct {
 	hijacked      map[*hijackedConn]struct{}
 	hijackChanged chan struct{} // closed and replaced whenever one ends
 	forceClosed   bool          // Shutdown ran out of time: refuse new hijacks
+	// Connections in the front door's loop (frontdoor.go).
+	frontConns  map[net.Conn]struct{}
+	frontClosed bool
+	front       *frontResponses
 }
 
 // New builds a server with every route registered. Host facts (kernel, OS,
@@ -147,8 +151,11 @@ func New(opts Options, backends Backends) *Server {
 	s.echo = e
 	s.registerRoutes()
 
+	fp := newFastPath(s, e)
+	s.front = newFrontResponses(fp)
+	s.frontConns = map[net.Conn]struct{}{}
 	s.http = &http.Server{
-		Handler: newFastPath(s, e),
+		Handler: fp,
 		// Headers must arrive promptly; bodies (build contexts, image
 		// tars) and responses (streams) have no deadline.
 		ReadHeaderTimeout: time.Minute,
@@ -211,7 +218,7 @@ func (s *Server) Serve(ls []net.Listener) error {
 	}
 	errs := make(chan error, len(ls))
 	for _, l := range ls {
-		go func() { errs <- s.http.Serve(l) }()
+		go func() { errs <- s.http.Serve(newFrontDoor(s, l)) }()
 	}
 	var first error
 	for range ls {
@@ -228,6 +235,7 @@ func (s *Server) Serve(ls []net.Listener) error {
 // Shutdown stops accepting connections, lets in-flight requests, streams and
 // hijacked connections finish until ctx ends, then closes whatever is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeFront()
 	err := s.http.Shutdown(ctx)
 	if err == nil {
 		err = s.waitHijacked(ctx)
