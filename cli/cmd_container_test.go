@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,10 +267,22 @@ func TestContainerRequestsSameAsDockerCLI(t *testing.T) {
 // empty lists and maps made nil, so only meaningful differences remain.
 func canonicalCreate(t *testing.T, req container.CreateRequest) string {
 	t.Helper()
+	if req.Config != nil {
+		// The docker CLI's order of -e variables changes from run to
+		// run; only the order of one name's values means anything.
+		slices.SortStableFunc(req.Config.Env, func(a, b string) int {
+			ka, _, _ := strings.Cut(a, "=")
+			kb, _, _ := strings.Cut(b, "=")
+			return strings.Compare(ka, kb)
+		})
+	}
 	if req.HostConfig != nil {
 		h := req.HostConfig
 		// ConsoleSize is the terminal's size; neither runs in one.
 		h.ConsoleSize = [2]uint{}
+		// The docker CLI gathers -v binds through a map: their order
+		// changes from run to run.
+		h.Binds = slices.Sorted(slices.Values(h.Binds))
 	}
 	b, err := json.Marshal(req)
 	if err != nil {
