@@ -354,6 +354,20 @@ func (s *Server) attachContainer(c echo.Context) error {
 		return nil
 	}
 	defer att.Close()
+	if boolParam(q.Get("logs")) && (opts.Stdout || opts.Stderr) {
+		// What the container logged so far comes first (as dockerd does,
+		// output written between the two may show twice).
+		if rc, err := s.backends.Containers.Logs(ctx, id, run.LogsOptions{Stdout: opts.Stdout, Stderr: opts.Stderr, Tail: -1}); err == nil {
+			_, err = io.Copy(conn, rc)
+			rc.Close()
+			if err != nil {
+				return nil
+			}
+		}
+	}
+	if !boolParam(q.Get("stream")) {
+		return nil
+	}
 	// Not the request's context: net/http cancels it when the client
 	// half-closes, which the docker CLI does at once when it has no stdin.
 	// The stream ends with the run, when the attach ends before it
