@@ -3,14 +3,13 @@ package run
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/run/shim"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 )
@@ -144,29 +143,10 @@ func (m *Manager) runRuntime(ctx context.Context, rec *record, stdin []byte, arg
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		if msg := runtimeMessage(stderr.Bytes()); msg != "" {
+		if msg := shim.RuntimeMessage(stderr.Bytes()); msg != "" {
 			return errors.New(msg)
 		}
 		return fmt.Errorf("%s %s: %w", rec.Runtime, args[0], err)
 	}
 	return nil
-}
-
-// runtimeMessage is the last error a runtime logged (runc logs JSON lines
-// with --log-format json), or its stderr as it is.
-func runtimeMessage(stderr []byte) string {
-	msg := ""
-	for _, line := range bytes.Split(stderr, []byte("\n")) {
-		var e struct {
-			Level string `json:"level"`
-			Msg   string `json:"msg"`
-		}
-		if json.Unmarshal(line, &e) == nil && (e.Level == "error" || e.Level == "fatal") && e.Msg != "" {
-			msg = e.Msg
-		}
-	}
-	if msg == "" {
-		msg = strings.TrimSpace(string(stderr))
-	}
-	return msg
 }

@@ -558,21 +558,36 @@ func (s *shim) closeLog() {
 func runtimeError(logPath string, stderr []byte, code int) string {
 	msg := ""
 	if b, err := os.ReadFile(logPath); err == nil {
-		for _, line := range bytes.Split(b, []byte("\n")) {
-			var e struct {
-				Level string `json:"level"`
-				Msg   string `json:"msg"`
-			}
-			if json.Unmarshal(line, &e) == nil && (e.Level == "error" || e.Level == "fatal") && e.Msg != "" {
-				msg = e.Msg
-			}
-		}
+		msg = lastLoggedError(b)
 	}
 	if msg == "" {
 		msg = strings.TrimSpace(string(stderr))
 	}
 	if msg == "" {
 		msg = fmt.Sprintf("runtime exited with status %d", code)
+	}
+	return msg
+}
+
+// RuntimeMessage is the last error a runtime logged in out (runc writes
+// JSON lines with --log-format json), or out as it is.
+func RuntimeMessage(out []byte) string {
+	if msg := lastLoggedError(out); msg != "" {
+		return msg
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func lastLoggedError(log []byte) string {
+	msg := ""
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		var e struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(line, &e) == nil && (e.Level == "error" || e.Level == "fatal") && e.Msg != "" {
+			msg = e.Msg
+		}
 	}
 	return msg
 }
