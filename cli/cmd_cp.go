@@ -166,11 +166,7 @@ func (a *app) copyFromContainer(ctx context.Context, opts copyOptions, ctr, srcP
 	if opts.followLink {
 		st, err := api.ContainerStatPath(ctx, ctr, client.ContainerStatPathOptions{Path: srcPath})
 		if err == nil && st.Stat.Mode&os.ModeSymlink != 0 {
-			target := st.Stat.LinkTarget
-			if !filepath.IsAbs(target) {
-				parent, _ := splitPathDirEntry(srcPath)
-				target = filepath.Join(parent, target)
-			}
+			target := linkTargetPath(srcPath, st.Stat.LinkTarget)
 			target, rebase = getRebaseName(srcPath, target)
 			srcPath = target
 		}
@@ -215,11 +211,7 @@ func (a *app) copyToContainer(ctx context.Context, opts copyOptions, ctr, srcPat
 	dst := copyInfo{Path: dstPath}
 	if st, err := api.ContainerStatPath(ctx, ctr, client.ContainerStatPathOptions{Path: dstPath}); err == nil {
 		if st.Stat.Mode&os.ModeSymlink != 0 {
-			target := st.Stat.LinkTarget
-			if !filepath.IsAbs(target) {
-				parent, _ := splitPathDirEntry(dstPath)
-				target = filepath.Join(parent, target)
-			}
+			target := linkTargetPath(dstPath, st.Stat.LinkTarget)
 			dst.Path = target
 			st, err = api.ContainerStatPath(ctx, ctr, client.ContainerStatPathOptions{Path: target})
 		}

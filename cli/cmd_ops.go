@@ -191,21 +191,17 @@ func runUpdate(ctx context.Context, a *app, o updateOptions, names []string) err
 		},
 		RestartPolicy: &policy,
 	}
+	// The daemon's warnings come after the names, all at once.
 	var warns []string
-	var errs []error
-	for _, name := range names {
+	err := eachContainer(ctx, a.out, names, func(ctx context.Context, name string) error {
 		r, err := a.client().ContainerUpdate(ctx, name, upd)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			fmt.Fprintln(a.out, name)
-		}
 		warns = append(warns, r.Warnings...)
-	}
+		return err
+	})
 	if len(warns) > 0 {
 		fmt.Fprintln(a.out, strings.Join(warns, "\n"))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 type statsOptions struct {

@@ -121,6 +121,16 @@ func copyInfoSourcePath(p string, follow bool) (copyInfo, error) {
 	return copyInfo{Path: resolved, Exists: true, IsDir: st.IsDir(), RebaseName: rebase}, nil
 }
 
+// linkTargetPath is where symlink p points: target, or target taken from
+// p's directory when it is relative.
+func linkTargetPath(p, target string) string {
+	if filepath.IsAbs(target) {
+		return target
+	}
+	parent, _ := splitPathDirEntry(p)
+	return filepath.Join(parent, target)
+}
+
 // copyInfoDestinationPath is a local destination: a final symlink is
 // followed (a broken one names what to create); a missing path needs an
 // existing parent directory.
@@ -138,11 +148,7 @@ func copyInfoDestinationPath(p string) (copyInfo, error) {
 		if rerr != nil {
 			return copyInfo{}, rerr
 		}
-		if !filepath.IsAbs(target) {
-			parent, _ := splitPathDirEntry(p)
-			target = filepath.Join(parent, target)
-		}
-		p = target
+		p = linkTargetPath(p, target)
 		st, err = os.Lstat(p)
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -104,21 +103,14 @@ func (s *Server) startExec(c echo.Context) error {
 	defer conn.Close()
 	if err != nil {
 		msg := []byte(err.Error() + "\r\n")
-		if !tty {
-			msg = stdcopyFrame(1, msg)
+		if tty {
+			conn.Write(msg)
+		} else {
+			stdout, _, _ := NewStdWriters(conn)
+			stdout.Write(msg)
 		}
-		conn.Write(msg)
 	}
 	return nil
-}
-
-// stdcopyFrame wraps p in one stdcopy frame of stream.
-func stdcopyFrame(stream byte, p []byte) []byte {
-	out := make([]byte, 8+len(p))
-	out[0] = stream
-	binary.BigEndian.PutUint32(out[4:8], uint32(len(p)))
-	copy(out[8:], p)
-	return out
 }
 
 func (s *Server) inspectExec(c echo.Context) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -369,4 +370,13 @@ func TestExecStartRawUpgrade(t *testing.T) {
 	if string(rest) != "abc" {
 		t.Errorf("stream %q, want the stdin echoed raw", rest)
 	}
+}
+
+// stdcopyFrame wraps p in one stdcopy frame of stream.
+func stdcopyFrame(stream byte, p []byte) []byte {
+	out := make([]byte, 8+len(p))
+	out[0] = stream
+	binary.BigEndian.PutUint32(out[4:8], uint32(len(p)))
+	copy(out[8:], p)
+	return out
 }

@@ -80,14 +80,20 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.next.ServeHTTP(w, r)
 }
 
-// cachedImages answers GET /images/json from the cache when it holds the
-// answer for this query and this generation of the store.
-func (f *fastPath) cachedImages(w http.ResponseWriter, r *http.Request) bool {
-	version, rest, ok := splitVersion(r.URL.Path)
+// isImageList reports whether path is /images/json, bare or under a
+// version prefix the server accepts: the answer the response cache holds.
+func (s *Server) isImageList(path string) bool {
+	version, rest, ok := splitVersion(path)
 	if !ok || rest != "/images/json" {
 		return false
 	}
-	if version != "" && (versionLess(version, f.s.opts.MinAPIVersion) || versionLess(f.s.opts.MaxAPIVersion, version)) {
+	return version == "" || (!versionLess(version, s.opts.MinAPIVersion) && !versionLess(s.opts.MaxAPIVersion, version))
+}
+
+// cachedImages answers GET /images/json from the cache when it holds the
+// answer for this query and this generation of the store.
+func (f *fastPath) cachedImages(w http.ResponseWriter, r *http.Request) bool {
+	if !f.s.isImageList(r.URL.Path) {
 		return false
 	}
 	body, hit := f.s.imagesJSON.get(f.s.backends.Images.Generation(), r.URL.RawQuery)

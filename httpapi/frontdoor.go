@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -117,10 +116,9 @@ func (f *frontDoor) serve(conn net.Conn) {
 			return
 		}
 		head, req, ok := parseSimpleRequest(br)
-		var status int
 		var body []byte
 		if ok {
-			status, body, ok = f.answer(req)
+			body, ok = f.answer(req)
 		}
 		if !ok {
 			// Not ours: net/http reads this request from the start.
@@ -131,7 +129,7 @@ func (f *frontDoor) serve(conn net.Conn) {
 		}
 		br.Discard(head)
 		f.s.front.served.Add(1)
-		out = f.s.front.appendResponse(out[:0], req, status, body)
+		out = f.s.front.appendResponse(out[:0], req, body)
 		if _, err := conn.Write(out); err != nil {
 			f.s.untrackFront(conn)
 			conn.Close()
@@ -213,33 +211,31 @@ func asciiEqualFold(b []byte, s string) bool {
 	return true
 }
 
-// answer gives the response to req when the loop serves it: ping, and
-// the image list from the cache (filled through the router on a miss).
-func (f *frontDoor) answer(req simpleRequest) (status int, body []byte, ok bool) {
+// answer gives the body of the 200 answer to req when the loop serves it:
+// ping, and the image list from the cache (filled through the router on a
+// miss).
+func (f *frontDoor) answer(req simpleRequest) (body []byte, ok bool) {
 	s := f.s
-	if s.opts.Debug || s.log.Enabled(context.Background(), slog.LevelDebug) {
+	if s.debugOn(context.Background()) {
 		// The access log wants every request: net/http's path has it.
-		return 0, nil, false
+		return nil, false
 	}
 	if req.path == "/_ping" {
 		if req.head {
-			return http.StatusOK, nil, true
+			// dockerd's HEAD /_ping announces an empty body.
+			return nil, true
 		}
-		return http.StatusOK, okBody, true
+		return okBody, true
 	}
 	if req.head || s.backends.Images == nil {
-		return 0, nil, false
+		return nil, false
 	}
-	version, rest, vok := splitVersion(req.path)
-	if !vok || rest != "/images/json" {
-		return 0, nil, false
-	}
-	if version != "" && (versionLess(version, s.opts.MinAPIVersion) || versionLess(s.opts.MaxAPIVersion, version)) {
-		return 0, nil, false
+	if !s.isImageList(req.path) {
+		return nil, false
 	}
 	gen := s.backends.Images.Generation()
 	if b, hit := s.imagesJSON.get(gen, req.rawQuery); hit {
-		return http.StatusOK, b, true
+		return b, true
 	}
 	// A miss: the router computes the answer (and caches it) into memory;
 	// only a plain 200 is served from here.
@@ -249,16 +245,16 @@ func (f *frontDoor) answer(req simpleRequest) (status int, body []byte, ok bool)
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return 0, nil, false
+		return nil, false
 	}
 	r := (&http.Request{Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{}, Host: "api.moby.localhost", RequestURI: target}).WithContext(s.baseCtx)
 	w := &memResponse{header: http.Header{}}
 	s.http.Handler.ServeHTTP(w, r)
 	if w.status != http.StatusOK || w.header.Get("Content-Type") != "application/json" {
-		return 0, nil, false
+		return nil, false
 	}
-	return http.StatusOK, w.body.Bytes(), true
+	return w.body.Bytes(), true
 }
 
 // memResponse keeps a response in memory.
@@ -318,7 +314,9 @@ func (r *frontResponses) dateLine() []byte {
 	return d.line
 }
 
-func (r *frontResponses) appendResponse(out []byte, req simpleRequest, status int, body []byte) []byte {
+// appendResponse appends a 200 answer to req with body (its length
+// announced, its bytes left out for HEAD).
+func (r *frontResponses) appendResponse(out []byte, req simpleRequest, body []byte) []byte {
 	if req.path == "/_ping" {
 		out = append(out, r.ping...)
 	} else {

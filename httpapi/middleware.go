@@ -153,6 +153,9 @@ func invalidArgument(msg string) error {
 	return errdefs.ErrInvalidArgument.WithMessage(msg)
 }
 
-func (s *Server) accessLogOn(r *http.Request) bool {
-	return s.opts.Debug || s.log.Enabled(r.Context(), slog.LevelDebug)
+func (s *Server) accessLogOn(r *http.Request) bool { return s.debugOn(r.Context()) }
+
+// debugOn reports whether requests are logged (and pprof served).
+func (s *Server) debugOn(ctx context.Context) bool {
+	return s.opts.Debug || s.log.Enabled(ctx, slog.LevelDebug)
 }

@@ -159,10 +159,7 @@ func (m *Manager) openContainerFS(ctx context.Context, c *ctr) (_ *containerFS, 
 	// streaming to a slow client must not hold up exits and removals.
 	c.op.Lock()
 	rec := c.view()
-	c.mu.Lock()
-	removing := c.removing
-	c.mu.Unlock()
-	if removing || rec.State.Status == container.StateRemoving || rec.State.Status == container.StateDead {
+	if c.markedForRemoval(rec) {
 		c.op.Unlock()
 		return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is marked for removal and cannot be accessed", rec.ID))
 	}
@@ -415,16 +412,7 @@ func fileMode(m uint32) os.FileMode {
 	case unix.S_IFSOCK:
 		mode |= os.ModeSocket
 	}
-	if m&unix.S_ISUID != 0 {
-		mode |= os.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		mode |= os.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		mode |= os.ModeSticky
-	}
-	return mode
+	return mode | modeBits(m)
 }
 
 // tarball writes one archive from a container view.

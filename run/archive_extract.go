@@ -2,6 +2,7 @@ package run
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,7 @@ func (v *containerFS) containerUser(spec string) (int, int, error) {
 		if err != nil {
 			return nil
 		}
-		return strings.NewReader(string(b))
+		return bytes.NewReader(b)
 	}
 	passwd, group := open("/etc/passwd"), open("/etc/group")
 	eu, err := user.GetExecUser(spec, &user.ExecUser{}, passwd, group)

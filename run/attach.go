@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -100,21 +99,16 @@ func (h *attachHub) openStreamLocked(ctx context.Context) {
 // read delivers the frames of one output stream until it ends.
 func (h *attachHub) read(sc *shim.Conn) {
 	defer sc.Close()
-	var hdr [8]byte
 	for {
-		if _, err := io.ReadFull(sc, hdr[:]); err != nil {
-			break
-		}
-		n := binary.BigEndian.Uint32(hdr[4:])
-		frame := make([]byte, 8+n)
-		copy(frame, hdr[:])
-		if _, err := io.ReadFull(sc, frame[8:]); err != nil {
+		// A new frame each time: it is handed to the clients' channels.
+		frame, err := shim.ReadFrame(sc, nil)
+		if err != nil {
 			break
 		}
 		h.mu.Lock()
 		subs := make([]*attachSub, 0, len(h.active))
 		for s := range h.active {
-			if (hdr[0] == 1 && s.stdout) || (hdr[0] == 2 && s.stderr) {
+			if (frame[0] == 1 && s.stdout) || (frame[0] == 2 && s.stderr) {
 				subs = append(subs, s)
 			}
 		}
@@ -233,9 +227,15 @@ func ParseDetachKeys(keys string) ([]byte, error) {
 	if keys == "" {
 		return defaultDetachKeys, nil
 	}
+	return parseKeySequence(keys, "Invalid detach keys (%s) provided")
+}
+
+// parseKeySequence reads a non-empty key sequence; a bad one is a 400
+// worded by format (dockerd words it differently for attach and exec).
+func parseKeySequence(keys, format string) ([]byte, error) {
 	b, err := term.ToBytes(keys)
 	if err != nil || len(b) == 0 {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid detach keys (%s) provided", keys))
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(format, keys))
 	}
 	return b, nil
 }
@@ -318,10 +318,6 @@ func (a *Attachment) Stream(ctx context.Context, w io.Writer) error {
 		}
 	}
 }
-
-// Tty tells whether the attached container has a terminal (its output is
-// raw, not stdcopy frames).
-func (a *Attachment) Tty() bool { return a.sub.tty }
 
 // Close detaches.
 func (a *Attachment) Close() {

@@ -3,7 +3,6 @@ package run
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/berth-dev/berth/run/shim"
 )
 
 // ctrCgroups are the cgroup directories of a running container, as its
@@ -27,20 +28,17 @@ type ctrCgroups struct {
 // same file the shim reads for OOM kills), so berth never has to
 // recompute where the runtime put them.
 func (m *Manager) cgroupOf(rec *record) (ctrCgroups, error) {
-	b, err := os.ReadFile(filepath.Join(m.runtimeRoot(rec.Runtime), rec.ID, "state.json"))
+	paths, err := shim.ReadCgroupPaths(m.runtimeRoot(rec.Runtime), rec.ID)
 	if err != nil {
 		return ctrCgroups{}, fmt.Errorf("runtime state of %s: %w", rec.ID, err)
 	}
-	var st struct {
-		CgroupPaths map[string]string `json:"cgroup_paths"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return ctrCgroups{}, fmt.Errorf("runtime state of %s: %w", rec.ID, err)
-	}
-	if len(st.CgroupPaths) == 0 {
+	if len(paths) == 0 {
 		return ctrCgroups{}, fmt.Errorf("runtime state of %s names no cgroup", rec.ID)
 	}
-	return ctrCgroups{v2: cgroupV2(), paths: st.CgroupPaths}, nil
+	// The runtime names only the unified directory on a v2 host; a
+	// hybrid one also lists the v1 controllers, which count there.
+	_, unified := paths[""]
+	return ctrCgroups{v2: unified && len(paths) == 1, paths: paths}, nil
 }
 
 // dir is the directory of a controller ("" for any on v2).

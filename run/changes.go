@@ -29,20 +29,22 @@ func (m *Manager) Changes(ctx context.Context, ref string) ([]container.Filesyst
 		return nil, err
 	}
 	rec := c.view()
-	rw, err := m.cfg.Store.RWLayerOf(ctx, rec.ID)
-	if err != nil {
-		return nil, fmt.Errorf("changes of container %s: %w", rec.ID, err)
-	}
 	drv := m.cfg.Store.Driver()
 	var changes []container.FilesystemChange
 	if drv.Name() == "overlay2" {
-		gd := m.graphDriverData(ctx, rw.MountID, rw.InitID)
+		// The record keeps the layer's directories from its create (as
+		// inspect shows them), so the store need not be asked.
+		gd := rec.GraphDriverData
 		var lowers []string
 		if gd["LowerDir"] != "" {
 			lowers = strings.Split(gd["LowerDir"], ":")
 		}
 		changes, err = overlayChanges(ctx, lowers, gd["UpperDir"])
 	} else {
+		rw, rerr := m.cfg.Store.RWLayerOf(ctx, rec.ID)
+		if rerr != nil {
+			return nil, fmt.Errorf("changes of container %s: %w", rec.ID, rerr)
+		}
 		changes, err = naiveChanges(ctx, drv.DiffPath(rw.InitID), drv.DiffPath(rw.MountID))
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,11 +51,9 @@ type execProc struct {
 	openStderr  bool
 	detachKeys  []byte // as given ("" → nil); the default applies when nil
 	consoleSize *[2]uint
-	created     time.Time
 
 	mu       sync.Mutex
 	begun    bool // a start was asked for
-	running  bool
 	pid      int
 	exitCode *int
 	endedAt  time.Time
@@ -70,6 +67,10 @@ type execClient struct {
 	done chan struct{} // closed when the client's session ends
 	once sync.Once
 }
+
+// runningLocked tells whether the exec runs: started and not yet ended.
+// p.mu is held.
+func (p *execProc) runningLocked() bool { return p.begun && p.exitCode == nil }
 
 func (cl *execClient) end() { cl.once.Do(func() { close(cl.done) }) }
 
@@ -126,10 +127,10 @@ func (m *Manager) ExecCreate(ctx context.Context, ref string, req container.Exec
 	if len(req.Cmd) == 0 {
 		return "", invalid("No exec command specified")
 	}
-	var keys []byte
+	var keys []byte // nil: the default
 	if req.DetachKeys != "" {
-		if keys, err = term.ToBytes(req.DetachKeys); err != nil || len(keys) == 0 {
-			return "", invalid("Invalid escape keys (%s) provided", req.DetachKeys)
+		if keys, err = parseKeySequence(req.DetachKeys, "Invalid escape keys (%s) provided"); err != nil {
+			return "", err
 		}
 	}
 	if req.User != "" {
@@ -143,12 +144,7 @@ func (m *Manager) ExecCreate(ctx context.Context, ref string, req container.Exec
 			return "", err
 		}
 	}
-	env := []string{"PATH=" + defaultPathEnv, "HOSTNAME=" + rec.Config.Hostname}
-	if req.Tty {
-		env = append(env, "TERM=xterm")
-	}
-	env = replaceOrAppendEnv(env, rec.Config.Env)
-	env = replaceOrAppendEnv(env, req.Env)
+	env := replaceOrAppendEnv(baseEnv(rec.Config.Hostname, req.Tty, rec.Config.Env), req.Env)
 	p := &execProc{
 		id:          newID(),
 		c:           c,
@@ -164,7 +160,6 @@ func (m *Manager) ExecCreate(ctx context.Context, ref string, req container.Exec
 		openStderr:  req.AttachStderr,
 		detachKeys:  keys,
 		consoleSize: req.ConsoleSize,
-		created:     time.Now(),
 		started:     make(chan struct{}),
 	}
 	if p.user == "" {
@@ -215,16 +210,8 @@ func (m *Manager) findExec(id string) (*execProc, error) {
 	return nil, noSuchExec(id)
 }
 
-// ExecIDs lists the execs of a container that have not ended (inspect's
-// ExecIDs; nil when there are none).
-func (m *Manager) ExecIDs(ref string) []string {
-	c, err := m.lookup(ref)
-	if err != nil {
-		return nil
-	}
-	return c.execIDs()
-}
-
+// execIDs lists the execs of the container that have not ended
+// (inspect's ExecIDs; nil when there are none).
 func (c *ctr) execIDs() []string {
 	var out []string
 	c.attach.mu.Lock()
@@ -288,7 +275,7 @@ func (m *Manager) ExecStart(ctx context.Context, id string, opts ExecStartOption
 		p.mu.Unlock()
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("exec command %s is already running", p.id))
 	}
-	p.begun, p.running = true, true
+	p.begun = true
 	p.mu.Unlock()
 	m.emit(p.action(events.ActionExecStart), rec, map[string]string{"execID": p.id})
 
@@ -446,7 +433,6 @@ func (p *execProc) finish(code int) {
 		return
 	}
 	p.exitCode = &code
-	p.running = false
 	p.endedAt = time.Now()
 	cl := p.client
 	p.client = nil
@@ -476,29 +462,21 @@ func (p *execProc) detachClient(cl *execClient) {
 func (m *Manager) pumpExec(p *execProc, sc *shim.Conn, procPath string) {
 	defer sc.Close()
 	code := 255 // the shim went without telling
-	var hdr [8]byte
 	buf := make([]byte, 32<<10)
 	for {
-		if _, err := io.ReadFull(sc, hdr[:]); err != nil {
+		frame, err := shim.ReadFrame(sc, buf)
+		if err != nil {
 			break
 		}
-		n := int(binary.BigEndian.Uint32(hdr[4:]))
-		if cap(buf) < 8+n {
-			buf = make([]byte, 8+n)
-		}
-		frame := buf[:8+n]
-		copy(frame, hdr[:])
-		if _, err := io.ReadFull(sc, frame[8:]); err != nil {
-			break
-		}
-		if hdr[0] == shim.ExitFrame {
+		buf = frame
+		if frame[0] == shim.ExitFrame {
 			var e shim.Exit
 			if err := json.Unmarshal(frame[8:], &e); err == nil {
 				code = e.ExitCode
 			}
 			break
 		}
-		p.deliver(hdr[0], frame)
+		p.deliver(frame[0], frame)
 	}
 	os.Remove(procPath)
 	p.finish(code)
@@ -564,7 +542,7 @@ func (m *Manager) ExecInspect(ctx context.Context, id string) (container.ExecIns
 	priv := p.privileged
 	resp := container.ExecInspectResponse{
 		ID:      p.id,
-		Running: p.running,
+		Running: p.runningLocked(),
 		ProcessConfig: &container.ExecProcessConfig{
 			Tty: p.tty, Entrypoint: p.entrypoint, Arguments: p.args, Privileged: &priv, User: p.user,
 		},
@@ -602,7 +580,7 @@ func (m *Manager) ExecResize(ctx context.Context, id string, height, width uint)
 		return ctx.Err()
 	}
 	p.mu.Lock()
-	running, tty := p.running, p.tty
+	running, tty := p.runningLocked(), p.tty
 	p.mu.Unlock()
 	if !running || !tty {
 		// Nothing to size (any more): as containerd, not an error.
@@ -613,7 +591,7 @@ func (m *Manager) ExecResize(ctx context.Context, id string, height, width uint)
 	})
 	if err != nil {
 		p.mu.Lock()
-		running = p.running
+		running = p.runningLocked()
 		p.mu.Unlock()
 		if !running {
 			return nil

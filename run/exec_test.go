@@ -221,8 +221,8 @@ func TestExecRules(t *testing.T) {
 	if err := e.m.ExecStart(ctx, xid, ExecStartOptions{Detach: true}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if ids := e.m.ExecIDs(id); len(ids) != 1 || ids[0] != xid {
-		t.Errorf("ExecIDs: %v", ids)
+	if ins, _ := e.m.Inspect(ctx, id, false); len(ins.ExecIDs) != 1 || ins.ExecIDs[0] != xid {
+		t.Errorf("ExecIDs: %v", ins.ExecIDs)
 	}
 	zero := 0
 	if err := e.m.Stop(ctx, id, &zero); err != nil {

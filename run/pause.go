@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/run/shim"
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
 
@@ -28,19 +29,37 @@ func (m *Manager) Pause(ctx context.Context, ref string) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	rec := c.view()
+	if err := checkRunning(rec); err != nil {
+		return err
+	}
+	if rec.State.Paused {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is already paused", rec.ID))
+	}
+	if err := m.setFrozen(ctx, c, rec, true); err != nil {
+		return fmt.Errorf("Cannot pause container %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// checkRunning refuses, with dockerd's 409s, an operation on a container
+// that is restarting or not running.
+func checkRunning(rec *record) error {
 	switch {
 	case rec.State.Restarting:
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is restarting, wait until the container is running", rec.ID))
 	case !rec.State.running():
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", rec.ID))
-	case rec.State.Paused:
-		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is already paused", rec.ID))
 	}
-	if err := m.runRuntime(ctx, rec, nil, "pause", rec.ID); err != nil {
-		return fmt.Errorf("Cannot pause container %s: %w", rec.ID, err)
-	}
-	m.setPaused(ctx, c, true)
 	return nil
+}
+
+// markedForRemoval tells whether the container is being removed or is
+// dead (a removal that failed half way), which refuses most operations.
+func (c *ctr) markedForRemoval(rec *record) bool {
+	c.mu.Lock()
+	removing := c.removing
+	c.mu.Unlock()
+	return removing || rec.State.Status == container.StateRemoving || rec.State.Status == container.StateDead
 }
 
 // Unpause thaws a paused container.
@@ -55,10 +74,23 @@ func (m *Manager) Unpause(ctx context.Context, ref string) error {
 	if !rec.State.Paused || !rec.State.running() {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not paused", rec.ID))
 	}
-	if err := m.runRuntime(ctx, rec, nil, "resume", rec.ID); err != nil {
+	if err := m.setFrozen(ctx, c, rec, false); err != nil {
 		return fmt.Errorf("Cannot unpause container %s: %w", rec.ID, err)
 	}
-	m.setPaused(ctx, c, false)
+	return nil
+}
+
+// setFrozen has the runtime pause (freeze) or resume (thaw) the container
+// and, once it has, records the new state. The error is the runtime's.
+func (m *Manager) setFrozen(ctx context.Context, c *ctr, rec *record, paused bool) error {
+	cmd := "resume"
+	if paused {
+		cmd = "pause"
+	}
+	if err := m.runRuntime(ctx, rec, nil, cmd, rec.ID); err != nil {
+		return err
+	}
+	m.setPaused(ctx, c, paused)
 	return nil
 }
 
@@ -90,11 +122,9 @@ func (m *Manager) thawAfterSignal(ctx context.Context, c *ctr, sig syscall.Signa
 			return
 		}
 	}
-	if err := m.runRuntime(ctx, rec, nil, "resume", rec.ID); err != nil {
+	if err := m.setFrozen(ctx, c, rec, false); err != nil {
 		m.log.Warn("unpause after signal", "container", rec.ID, "err", err)
-		return
 	}
-	m.setPaused(ctx, c, false)
 }
 
 // reconcilePaused makes the record's paused flag what the container's

@@ -182,6 +182,16 @@ func baseSpec() *specs.Spec {
 	}
 }
 
+// baseEnv is a container process's environment as dockerd sets it: PATH,
+// HOSTNAME and, with a terminal, TERM, overridden by env.
+func baseEnv(hostname string, tty bool, env []string) []string {
+	base := []string{"PATH=" + defaultPathEnv, "HOSTNAME=" + hostname}
+	if tty {
+		base = append(base, "TERM=xterm")
+	}
+	return replaceOrAppendEnv(base, env)
+}
+
 // replaceOrAppendEnv overrides entries of env by key with those of
 // overrides, appending new keys.
 func replaceOrAppendEnv(env, overrides []string) []string {
@@ -258,11 +268,7 @@ func (m *Manager) buildSpec(ctx context.Context, rec *record, rootfs, nsPath str
 		p.Args = append([]string{inContainerInitPath, "--", rec.Path}, rec.Args...)
 	}
 	p.Terminal = cfg.Tty
-	env := []string{"PATH=" + defaultPathEnv, "HOSTNAME=" + cfg.Hostname}
-	if cfg.Tty {
-		env = append(env, "TERM=xterm")
-	}
-	p.Env = replaceOrAppendEnv(env, cfg.Env)
+	p.Env = baseEnv(cfg.Hostname, cfg.Tty, cfg.Env)
 	usr, err := resolveUser(rootfs, cfg.User, hc.GroupAdd)
 	if err != nil {
 		return nil, err
@@ -352,20 +358,10 @@ func (m *Manager) buildSpec(ctx context.Context, rec *record, rootfs, nsPath str
 		parent = m.cfg.CgroupParent
 	}
 	l.CgroupsPath = filepath.Join("/", parent, rec.ID)
-	r := hc.Resources
-	l.Resources.Memory = memoryResources(r)
-	l.Resources.CPU = cpuResources(r)
-	if r.PidsLimit != nil {
-		lim := *r.PidsLimit
-		if lim <= 0 {
-			lim = -1
-		}
-		l.Resources.Pids = &specs.LinuxPids{Limit: &lim}
-	}
-	if r.BlkioWeight != 0 {
-		w := r.BlkioWeight
-		l.Resources.BlockIO = &specs.LinuxBlockIO{Weight: &w}
-	}
+	// l.Resources keeps the devices the base spec allows.
+	res := linuxResources(hc.Resources)
+	l.Resources.Memory, l.Resources.CPU = res.Memory, res.CPU
+	l.Resources.Pids, l.Resources.BlockIO = res.Pids, res.BlockIO
 	for k, v := range hc.Sysctls {
 		l.Sysctl[k] = v
 	}
@@ -428,6 +424,29 @@ func makeWorkdir(rootfs, cwd string) error {
 		return err
 	}
 	return os.MkdirAll(p, 0o755)
+}
+
+// linuxResources maps a container's resources to the runtime's, for a
+// create's spec and for an update alike: unset fields stay nil (an
+// update leaves them as they are), and a pids limit of 0 or less is -1,
+// no limit.
+func linuxResources(r container.Resources) *specs.LinuxResources {
+	res := &specs.LinuxResources{
+		Memory: memoryResources(r),
+		CPU:    cpuResources(r),
+	}
+	if r.PidsLimit != nil {
+		lim := *r.PidsLimit
+		if lim <= 0 {
+			lim = -1
+		}
+		res.Pids = &specs.LinuxPids{Limit: &lim}
+	}
+	if r.BlkioWeight != 0 {
+		w := r.BlkioWeight
+		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
+	return res
 }
 
 func memoryResources(r container.Resources) *specs.LinuxMemory {

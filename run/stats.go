@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -45,11 +46,12 @@ func (m *Manager) Stats(ctx context.Context, ref string, opts StatsOptions, send
 		return send(&container.StatsResponse{Name: "/" + rec.Name, ID: rec.ID})
 	}
 	var prev container.StatsResponse
+	var cg cgroupCache
 	first := true
 	ticker := time.NewTicker(statsInterval)
 	defer ticker.Stop()
 	for {
-		s := m.sample(c)
+		s := m.sample(c, &cg)
 		s.PreCPUStats, s.PreRead = prev.CPUStats, prev.Read
 		prev = *s
 		// Not streamed and not one-shot: the first sample only primes
@@ -74,15 +76,38 @@ func (m *Manager) Stats(ctx context.Context, ref string, opts StatsOptions, send
 	}
 }
 
+// cgroupCache keeps a stream's cgroup directories between samples: they
+// only move when the container's init does (a restart), so the runtime's
+// state is read again only then.
+type cgroupCache struct {
+	pid int
+	cg  ctrCgroups
+}
+
+// get is the cgroups of rec's init, resolved once per pid; a failure is
+// not kept, so the next sample tries again.
+func (cc *cgroupCache) get(m *Manager, rec *record) (ctrCgroups, error) {
+	if cc.pid != 0 && cc.pid == rec.State.Pid {
+		return cc.cg, nil
+	}
+	cg, err := m.cgroupOf(rec)
+	if err != nil {
+		*cc = cgroupCache{}
+		return ctrCgroups{}, err
+	}
+	*cc = cgroupCache{pid: rec.State.Pid, cg: cg}
+	return cg, nil
+}
+
 // sample reads one sample; a container that is not running (or whose
 // cgroups are gone: it just exited) gives the empty one.
-func (m *Manager) sample(c *ctr) *container.StatsResponse {
+func (m *Manager) sample(c *ctr, cc *cgroupCache) *container.StatsResponse {
 	rec := c.view()
 	empty := &container.StatsResponse{Name: "/" + rec.Name, ID: rec.ID}
 	if !rec.State.running() || rec.State.Restarting {
 		return empty
 	}
-	cg, err := m.cgroupOf(rec)
+	cg, err := cc.get(m, rec)
 	if err != nil {
 		return empty
 	}
@@ -359,8 +384,11 @@ func systemCPUUsage() (usage uint64, ncpu uint32, _ error) {
 	return usage, ncpu, sc.Err()
 }
 
-// machineMemory is the host's total memory in bytes (0 if unknown).
-func machineMemory() uint64 {
+// machineMemory is the host's total memory in bytes (0 if unknown), read
+// once: it does not change under a running daemon.
+var machineMemory = sync.OnceValue(readMachineMemory)
+
+func readMachineMemory() uint64 {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		return 0

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
@@ -39,11 +38,8 @@ func (m *Manager) Top(ctx context.Context, ref, psArgs string) (container.TopRes
 		return container.TopResponse{}, err
 	}
 	rec := c.view()
-	if rec.State.Restarting {
-		return container.TopResponse{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is restarting, wait until the container is running", rec.ID))
-	}
-	if !rec.State.running() {
-		return container.TopResponse{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", rec.ID))
+	if err := checkRunning(rec); err != nil {
+		return container.TopResponse{}, err
 	}
 	cg, err := m.cgroupOf(rec)
 	if err != nil {

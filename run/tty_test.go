@@ -42,7 +42,7 @@ func TestTTYRunAttachedShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer att.Close()
-	if !att.Tty() {
+	if !att.sub.tty {
 		t.Fatal("attachment of a TTY container says no TTY")
 	}
 	var out syncBuffer

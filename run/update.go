@@ -8,7 +8,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Update changes a container's resource limits and restart policy, as
@@ -41,10 +40,7 @@ func (m *Manager) Update(ctx context.Context, ref string, cfg container.UpdateCo
 	cannot := func(err error) error {
 		return fmt.Errorf("Cannot update container %s: %w", rec.ID, err)
 	}
-	c.mu.Lock()
-	removing := c.removing
-	c.mu.Unlock()
-	if removing || rec.State.Status == container.StateRemoving || rec.State.Status == container.StateDead {
+	if c.markedForRemoval(rec) {
 		return resp, cannot(errdefs.ErrConflict.WithMessage(`container is marked for removal and cannot be "update"`))
 	}
 
@@ -73,7 +69,8 @@ func (m *Manager) Update(ctx context.Context, ref string, cfg container.UpdateCo
 	// A stopped or restarting container takes the limits at its next
 	// start; a running one needs them now.
 	if rec.State.running() && !rec.State.Restarting {
-		res, err := json.Marshal(updateResources(req))
+		// Only what the update sets: the runtime leaves the rest as it is.
+		res, err := json.Marshal(linuxResources(req))
 		if err != nil {
 			return resp, cannot(err)
 		}
@@ -106,45 +103,23 @@ func mergeUpdate(hc *container.HostConfig, r container.Resources, policy contain
 	case r.CPUQuota > 0 && cur.NanoCPUs > 0:
 		return conflict("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
 	}
-	if r.BlkioWeight != 0 {
-		cur.BlkioWeight = r.BlkioWeight
-	}
-	if r.CPUShares != 0 {
-		cur.CPUShares = r.CPUShares
-	}
-	if r.NanoCPUs != 0 {
-		cur.NanoCPUs = r.NanoCPUs
-	}
-	if r.CPUPeriod != 0 {
-		cur.CPUPeriod = r.CPUPeriod
-	}
-	if r.CPUQuota != 0 {
-		cur.CPUQuota = r.CPUQuota
-	}
-	if r.CpusetCpus != "" {
-		cur.CpusetCpus = r.CpusetCpus
-	}
-	if r.CpusetMems != "" {
-		cur.CpusetMems = r.CpusetMems
-	}
+	setIf(&cur.BlkioWeight, r.BlkioWeight)
+	setIf(&cur.CPUShares, r.CPUShares)
+	setIf(&cur.NanoCPUs, r.NanoCPUs)
+	setIf(&cur.CPUPeriod, r.CPUPeriod)
+	setIf(&cur.CPUQuota, r.CPUQuota)
+	setIf(&cur.CpusetCpus, r.CpusetCpus)
+	setIf(&cur.CpusetMems, r.CpusetMems)
 	if r.Memory != 0 {
 		if r.Memory > cur.MemorySwap && r.MemorySwap == 0 {
 			return conflict("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
 		}
 		cur.Memory = r.Memory
 	}
-	if r.MemorySwap != 0 {
-		cur.MemorySwap = r.MemorySwap
-	}
-	if r.MemoryReservation != 0 {
-		cur.MemoryReservation = r.MemoryReservation
-	}
-	if r.CPURealtimePeriod != 0 {
-		cur.CPURealtimePeriod = r.CPURealtimePeriod
-	}
-	if r.CPURealtimeRuntime != 0 {
-		cur.CPURealtimeRuntime = r.CPURealtimeRuntime
-	}
+	setIf(&cur.MemorySwap, r.MemorySwap)
+	setIf(&cur.MemoryReservation, r.MemoryReservation)
+	setIf(&cur.CPURealtimePeriod, r.CPURealtimePeriod)
+	setIf(&cur.CPURealtimeRuntime, r.CPURealtimeRuntime)
 	if r.PidsLimit != nil {
 		cur.PidsLimit = r.PidsLimit
 	}
@@ -157,24 +132,11 @@ func mergeUpdate(hc *container.HostConfig, r container.Resources, policy contain
 	return nil
 }
 
-// updateResources is what the runtime is told: only what the update sets
-// (the runtime leaves the rest as it is), mapped as the spec maps a
-// create's resources. A pids limit of 0 is -1 for the runtime: no limit.
-func updateResources(r container.Resources) *specs.LinuxResources {
-	res := &specs.LinuxResources{
-		Memory: memoryResources(r),
-		CPU:    cpuResources(r),
+// setIf sets *dst to v when v is set (non-zero): an update's unset
+// fields leave the recorded ones alone.
+func setIf[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
 	}
-	if r.PidsLimit != nil {
-		lim := *r.PidsLimit
-		if lim <= 0 {
-			lim = -1
-		}
-		res.Pids = &specs.LinuxPids{Limit: &lim}
-	}
-	if r.BlkioWeight != 0 {
-		w := r.BlkioWeight
-		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
-	}
-	return res
 }

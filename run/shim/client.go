@@ -136,40 +136,31 @@ func (c *Conn) WaitExit() (Exit, error) {
 	return *resp.Exit, nil
 }
 
-// ExecOutput reads an exec's stream (what follows OpExec's answer):
-// stdout and stderr get the payloads of stream 1 and 2 (either may be
-// nil to drop it), and the ExitFrame that ends it is returned. A stream
-// that ends without one (the shim went away) is an error wrapping
-// ErrGone.
-func ExecOutput(r io.Reader, stdout, stderr io.Writer) (Exit, error) {
+// ReadFrame reads one stdcopy frame (8-byte header, then the payload)
+// from r and returns it whole: frame[0] is the stream, frame[8:] the
+// payload. It is read into buf when buf is large enough, else into a new
+// slice (pass nil for a frame the caller keeps).
+func ReadFrame(r io.Reader, buf []byte) ([]byte, error) {
 	var hdr [8]byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return Exit{}, fmt.Errorf("exec stream: %w: %w", ErrGone, err)
-		}
-		n := int64(binary.BigEndian.Uint32(hdr[4:]))
-		var w io.Writer
-		switch hdr[0] {
-		case ExitFrame:
-			b := make([]byte, n)
-			if _, err := io.ReadFull(r, b); err != nil {
-				return Exit{}, fmt.Errorf("exec stream: %w: %w", ErrGone, err)
-			}
-			var e Exit
-			if err := json.Unmarshal(b, &e); err != nil {
-				return Exit{}, fmt.Errorf("exec stream: bad exit: %w", err)
-			}
-			return e, nil
-		case 1:
-			w = stdout
-		case 2:
-			w = stderr
-		}
-		if w == nil {
-			w = io.Discard
-		}
-		if _, err := io.CopyN(w, r, n); err != nil {
-			return Exit{}, fmt.Errorf("exec stream: %w", err)
-		}
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
 	}
+	n := int(binary.BigEndian.Uint32(hdr[4:]))
+	if cap(buf) < 8+n {
+		buf = make([]byte, 8+n)
+	}
+	frame := buf[:8+n]
+	copy(frame, hdr[:])
+	if _, err := io.ReadFull(r, frame[8:]); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+// putFrameHeader fills the first 8 bytes of frame with a stdcopy header
+// for stream and the payload after them.
+func putFrameHeader(frame []byte, stream byte) {
+	frame[0] = stream
+	frame[1], frame[2], frame[3] = 0, 0, 0
+	binary.BigEndian.PutUint32(frame[4:8], uint32(len(frame)-8))
 }

@@ -2,7 +2,6 @@ package shim
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -179,9 +178,7 @@ type frameWriter struct {
 
 // write sends frame, whose first 8 bytes it fills with the header.
 func (w *frameWriter) write(stream byte, frame []byte) {
-	frame[0] = stream
-	frame[1], frame[2], frame[3] = 0, 0, 0
-	binary.BigEndian.PutUint32(frame[4:8], uint32(len(frame)-8))
+	putFrameHeader(frame, stream)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.gone {

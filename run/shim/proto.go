@@ -94,7 +94,7 @@ const (
 	// is answered "container is not running". The shim's files for the
 	// exec (<bundle>/exec-<id>.log, .pid, .sock) and the process file,
 	// when it is in the bundle, are removed when the exec ends.
-	// ExecOutput reads the stream.
+	// ReadFrame reads the stream.
 	OpExec = "exec"
 )
 

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -354,7 +355,7 @@ func TestExecOutputAndExitCode(t *testing.T) {
 		t.Fatalf("exec answer %+v", conn.Response)
 	}
 	var stdout, stderr bytes.Buffer
-	ex, err := ExecOutput(conn, &stdout, &stderr)
+	ex, err := execOutput(conn, &stdout, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +509,7 @@ func TestExecOutlivesItsClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ex, err := ExecOutput(c, nil, nil)
+		ex, err := execOutput(c, nil, nil)
 		c.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -520,5 +521,39 @@ func TestExecOutlivesItsClient(t *testing.T) {
 			t.Fatal("the exec of a gone client did not finish")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// execOutput reads an exec's stream (what follows OpExec's answer):
+// stdout and stderr get the payloads of stream 1 and 2 (either may be
+// nil to drop it), and the ExitFrame that ends it is returned. A stream
+// that ends without one (the shim went away) is an error wrapping
+// ErrGone.
+func execOutput(r io.Reader, stdout, stderr io.Writer) (Exit, error) {
+	var buf []byte
+	for {
+		frame, err := ReadFrame(r, buf)
+		if err != nil {
+			return Exit{}, fmt.Errorf("exec stream: %w: %w", ErrGone, err)
+		}
+		buf = frame
+		var w io.Writer
+		switch frame[0] {
+		case ExitFrame:
+			var e Exit
+			if err := json.Unmarshal(frame[8:], &e); err != nil {
+				return Exit{}, fmt.Errorf("exec stream: bad exit: %w", err)
+			}
+			return e, nil
+		case 1:
+			w = stdout
+		case 2:
+			w = stderr
+		}
+		if w != nil {
+			if _, err := w.Write(frame[8:]); err != nil {
+				return Exit{}, fmt.Errorf("exec stream: %w", err)
+			}
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -613,9 +612,7 @@ func (s *shim) pump(r *os.File, stream byte, name string, wg *sync.WaitGroup) {
 			if split != nil {
 				split.write(data)
 			}
-			buf[0] = stream
-			buf[1], buf[2], buf[3] = 0, 0, 0
-			binary.BigEndian.PutUint32(buf[4:8], uint32(n))
+			putFrameHeader(buf[:8+n], stream)
 			s.broadcast(stream, buf[:8+n])
 		}
 		if err != nil {
@@ -714,15 +711,23 @@ type runcState struct {
 }
 
 func (s *shim) readCgroupPaths() map[string]string {
-	b, err := os.ReadFile(filepath.Join(s.cfg.RuntimeRoot, s.cfg.ID, "state.json"))
+	paths, _ := ReadCgroupPaths(s.cfg.RuntimeRoot, s.cfg.ID)
+	return paths
+}
+
+// ReadCgroupPaths reads the cgroup directories runc recorded for container
+// id in its state (<runtimeRoot>/<id>/state.json, cgroup_paths: one per
+// v1 controller, or "" for the v2 unified one).
+func ReadCgroupPaths(runtimeRoot, id string) (map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(runtimeRoot, id, "state.json"))
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var st runcState
-	if json.Unmarshal(b, &st) != nil {
-		return nil
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
 	}
-	return st.CgroupPaths
+	return st.CgroupPaths, nil
 }
 
 // oomKilled reports whether the kernel's OOM killer acted in the
