@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 )
 
 // Compression is how a layer stream is compressed.
@@ -37,8 +36,7 @@ var (
 )
 
 // Decompress detects the compression of r by its magic bytes and returns
-// the uncompressed stream. Gzip is inflated with read-ahead on another
-// goroutine (pgzip), so inflating overlaps with extracting.
+// the uncompressed stream. Gzip is inflated by ISA-L (see isal.go).
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	head, err := br.Peek(4)
@@ -47,7 +45,7 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	}
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
-		zr, err := pgzip.NewReaderN(br, 512<<10, 4)
+		zr, err := newGzipReader(br)
 		if err != nil {
 			return nil, Gzip, fmt.Errorf("gzip: %w", err)
 		}

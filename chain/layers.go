@@ -465,7 +465,7 @@ func newSplitter(src io.Reader) *splitter {
 		free: make(chan []byte, splitQueue+2),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
-		crc:  crc64.New(storage.CRCTable),
+		crc:  newCRC64ISO(),
 	}
 	sp.pk.init()
 	go sp.run()

@@ -6,7 +6,9 @@
 set -euo pipefail
 
 pkgs=(
-  pkg-config libseccomp-dev   # runc with seccomp
+  gcc libc6-dev               # cgo; libc.a for the static runc
+  pkg-config libseccomp-dev   # runc with seccomp (libseccomp.a too)
+  libisal-dev                 # ISA-L: layer gzip inflate and tar-split crc64 (chain)
   busybox-static              # the offline busybox fixture image
   docker-registry             # Debian's registry (distribution 2.8) for interop tests
   iproute2 iptables           # namespaces, bridge, port publishing
