@@ -5,7 +5,12 @@ GO        ?= go
 BIN       := bin
 DATA      ?= $(CURDIR)/.run
 # runc gets seccomp when libseccomp (pkg-config) is there; deps installs it.
-RUNC_TAGS  = $(shell pkg-config --exists libseccomp 2>/dev/null && echo seccomp)
+# The rest is how runc's own release binaries are built (`make static`):
+# no urfave/cli docs generator, static, trimmed paths. A static runc starts
+# ~10 ms sooner per container (it runs twice per start: runc and runc init),
+# mostly dynamic linking and the docs generator's package init.
+RUNC_TAGS  = $(shell pkg-config --exists libseccomp 2>/dev/null && echo seccomp) urfave_cli_no_docs netgo osusergo
+RUNC_FLAGS = -trimpath -ldflags "-extldflags -static"
 
 export CGO_ENABLED := 1
 # A go.work left in a parent directory (say /tmp) must not change what
@@ -27,7 +32,7 @@ $(BIN)/berthd $(BIN)/berth-shim $(BIN)/berth $(BIN)/berth-fixtures: FORCE
 # runc is built from the module pinned in go.mod (tool directive), never
 # from the distribution's package.
 $(BIN)/runc: go.mod go.sum
-	$(GO) build -tags "$(RUNC_TAGS)" -o $@ github.com/opencontainers/runc
+	$(GO) build $(RUNC_FLAGS) -tags "$(RUNC_TAGS)" -o $@ github.com/opencontainers/runc
 	@$@ --version | head -1
 
 test: build
