@@ -81,12 +81,10 @@ func noSuchExec(id string) error {
 // checkExecable is dockerd's getActiveContainer: an exec needs a running,
 // unpaused container. name is how the error names it.
 func checkExecable(rec *record, name string) error {
-	switch {
-	case rec.State.Restarting:
-		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is restarting, wait until the container is running", rec.ID))
-	case !rec.State.running():
-		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", rec.ID))
-	case rec.State.Paused:
+	if err := checkRunning(rec); err != nil {
+		return err
+	}
+	if rec.State.Paused {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is paused, unpause the container before exec", name))
 	}
 	return nil

@@ -46,6 +46,10 @@ type Manager struct {
 	monMu        sync.Mutex
 	monitors     map[*shim.Conn]struct{}
 	launcher     *shim.Launcher
+
+	// machineMemory is the host's total memory in bytes (0 if unknown),
+	// read once: it does not change under a running daemon.
+	machineMemory func() uint64
 }
 
 // New opens the containers of cfg.Root and reconciles their records with
@@ -73,6 +77,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		seccomp:  map[string]bool{},
 		monitors: map[*shim.Conn]struct{}{},
 		launcher: shim.NewLauncher(cfg.ShimCommand, cfg.ExecRoot, cfg.ShimSpare),
+
+		machineMemory: sync.OnceValue(readMachineMemory),
 	}
 	m.volumes = newVolumes(cfg.VolumesRoot, m.volumeUsers, m.emitVolume)
 	recs, err := m.loadRecords(ctx)

@@ -45,11 +45,8 @@ func (m *Manager) startLockedOp(ctx context.Context, c *ctr, why startReason) er
 	c.op.Lock()
 	defer c.op.Unlock()
 	rec := c.view()
-	c.mu.Lock()
-	removing := c.removing
-	c.mu.Unlock()
 	switch {
-	case removing || rec.State.Status == container.StateRemoving || rec.State.Status == container.StateDead:
+	case c.markedForRemoval(rec):
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot start container %s: it is marked for removal", rec.ID))
 	case rec.State.running() && rec.State.Paused:
 		return errdefs.ErrConflict.WithMessage("cannot start a paused container, try unpause instead")

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -123,7 +122,7 @@ func (m *Manager) sample(c *ctr, cc *cgroupCache) *container.StatsResponse {
 	if sys, ncpu, err := systemCPUUsage(); err == nil {
 		s.CPUStats.SystemUsage, s.CPUStats.OnlineCPUs = sys, ncpu
 	}
-	if mem := machineMemory(); mem > 0 && s.MemoryStats.Limit > mem {
+	if mem := m.machineMemory(); mem > 0 && s.MemoryStats.Limit > mem {
 		// No limit of its own: the host's memory is its limit.
 		s.MemoryStats.Limit = mem
 	}
@@ -384,10 +383,7 @@ func systemCPUUsage() (usage uint64, ncpu uint32, _ error) {
 	return usage, ncpu, sc.Err()
 }
 
-// machineMemory is the host's total memory in bytes (0 if unknown), read
-// once: it does not change under a running daemon.
-var machineMemory = sync.OnceValue(readMachineMemory)
-
+// readMachineMemory returns the host's total memory in bytes, 0 if unknown.
 func readMachineMemory() uint64 {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
