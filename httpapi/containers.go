@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/run"
@@ -27,6 +28,10 @@ type Containers interface {
 	Wait(ctx context.Context, ref string, condition container.WaitCondition) (<-chan container.WaitResponse, error)
 	Remove(ctx context.Context, ref string, opts run.RemoveOptions) error
 	List(ctx context.Context, opts run.ListOptions) ([]container.Summary, error)
+	// Generation changes whenever a container is created, removed or
+	// changed; a List answer differs from one of the same generation only
+	// in its Status texts.
+	Generation() uint64
 	Inspect(ctx context.Context, ref string, size bool) (container.InspectResponse, error)
 	Logs(ctx context.Context, ref string, opts run.LogsOptions) (io.ReadCloser, error)
 	Attach(ctx context.Context, ref string, opts run.AttachOptions) (*run.Attachment, error)
@@ -128,8 +133,12 @@ func (s *Server) listContainers(c echo.Context) error {
 			return errdefs.ErrInvalidArgument.WithMessage("invalid limit: " + l)
 		}
 	}
+	size := boolParam(c.QueryParam("size"))
+	// Read before listing: an answer stored under an older generation is
+	// only ever missed, never served stale.
+	gen := s.backends.Containers.Generation()
 	list, err := s.backends.Containers.List(c.Request().Context(), run.ListOptions{
-		All: boolParam(c.QueryParam("all")), Limit: limit, Size: boolParam(c.QueryParam("size")), Filters: filters,
+		All: boolParam(c.QueryParam("all")), Limit: limit, Size: size, Filters: filters,
 	})
 	if err != nil {
 		return err
@@ -137,7 +146,32 @@ func (s *Server) listContainers(c echo.Context) error {
 	if list == nil {
 		list = []container.Summary{}
 	}
-	return WriteJSON(c, http.StatusOK, list)
+	// Sizes are measured on disk and filters may consult the image store:
+	// only the plain listing is a function of the containers and the time.
+	if size || len(filters) > 0 {
+		return WriteJSON(c, http.StatusOK, list)
+	}
+	key, stamp := c.QueryString(), listStamp(list)
+	if body, ok := s.containersJSON.get(gen, key, stamp); ok {
+		return writeJSONBytes(c, http.StatusOK, body)
+	}
+	body, err := encodeJSON(list)
+	if err != nil {
+		return err
+	}
+	s.containersJSON.put(gen, key, stamp, body)
+	return writeJSONBytes(c, http.StatusOK, body)
+}
+
+// listStamp is the time-dependent part of a container listing: its Status
+// texts ("Up 3 seconds"), in order.
+func listStamp(list []container.Summary) string {
+	var b strings.Builder
+	for i := range list {
+		b.WriteString(list[i].Status)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 func (s *Server) inspectContainer(c echo.Context) error {

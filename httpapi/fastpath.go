@@ -152,3 +152,39 @@ func (c *responseCache) put(gen uint64, key string, body []byte) {
 		c.entries[key] = body
 	}
 }
+
+// stampedCache keeps the last encoded answer per query of an endpoint whose
+// answer depends on a generation and on a little that changes with time
+// (the stamp): the container list, whose Status texts age.
+type stampedCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	entries map[string]stampedAnswer
+}
+
+type stampedAnswer struct {
+	stamp string
+	body  []byte
+}
+
+func (c *stampedCache) get(gen uint64, key, stamp string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.entries[key]
+	if c.gen != gen || !ok || a.stamp != stamp {
+		return nil, false
+	}
+	return a.body, true
+}
+
+func (c *stampedCache) put(gen uint64, key, stamp string, body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || c.entries == nil {
+		c.gen, c.entries = gen, map[string]stampedAnswer{}
+	}
+	// One answer per query, replaced as it ages; few distinct queries.
+	if _, ok := c.entries[key]; ok || len(c.entries) < 64 {
+		c.entries[key] = stampedAnswer{stamp: stamp, body: body}
+	}
+}

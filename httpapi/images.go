@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -258,14 +257,12 @@ func (s *Server) listImages(c echo.Context) error {
 		}
 		return out[i].ID < out[j].ID
 	})
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
+	body, err := encodeJSON(out)
+	if err != nil {
 		return err
 	}
-	s.imagesJSON.put(gen, key, buf.Bytes())
-	return writeJSONBytes(c, http.StatusOK, buf.Bytes())
+	s.imagesJSON.put(gen, key, body)
+	return writeJSONBytes(c, http.StatusOK, body)
 }
 
 func boolParam(v string) bool {

@@ -103,7 +103,8 @@ type Server struct {
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
-	imagesJSON responseCache
+	imagesJSON     responseCache
+	containersJSON stampedCache
 	// imageImport answers POST /images/create?fromSrc= once offline
 	// import is wired.
 	imageImport echo.HandlerFunc

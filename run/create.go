@@ -184,10 +184,11 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (resp container
 	if err := m.persist(ctx, rec); err != nil {
 		return resp, err
 	}
-	c := newCtr(rec)
+	c := newCtr(rec, &m.gen)
 	m.mu.Lock()
 	m.byID[id] = c
 	m.mu.Unlock()
+	m.gen.Add(1)
 	m.emit(events.ActionCreate, rec, nil)
 	if warnings == nil {
 		warnings = []string{}

@@ -697,3 +697,40 @@ func TestShimDeathEndsTheContainer(t *testing.T) {
 		t.Fatalf("exit after SIGKILL: %d", res.StatusCode)
 	}
 }
+
+// TestGenerationFollowsEveryChange: whatever List would show differently
+// (a new container, a rename, a run, a removal) moves Generation, which is
+// what lets the API keep an encoded listing until then.
+func TestGenerationFollowsEveryChange(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	last := e.m.Generation()
+	moved := func(what string) {
+		t.Helper()
+		g := e.m.Generation()
+		if g == last {
+			t.Fatalf("%s: generation stayed %d", what, g)
+		}
+		last = g
+	}
+	id := e.create([]string{"true"})
+	moved("create")
+	if err := e.m.Rename(ctx, id, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	moved("rename")
+	if code, _ := e.startAndWait(id); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	moved("run")
+	if _, err := e.m.List(ctx, ListOptions{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if g := e.m.Generation(); g != last {
+		t.Fatalf("a List moved the generation %d → %d", last, g)
+	}
+	if err := e.m.Remove(ctx, id, RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	moved("remove")
+}

@@ -240,6 +240,11 @@ func commandText(r *record) string {
 	return r.Path + " " + strings.Join(r.Args, " ")
 }
 
+// Generation changes whenever a container is created, removed or changed,
+// so callers can keep what they derived from List until then; only the
+// Status text changes with time alone.
+func (m *Manager) Generation() uint64 { return m.gen.Load() }
+
 // List returns containers as ps shows them, newest first. It reads
 // snapshots only, so it never waits behind a running operation.
 func (m *Manager) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {

@@ -47,6 +47,9 @@ type Manager struct {
 	monitors     map[*shim.Conn]struct{}
 	launcher     *shim.Launcher
 
+	// gen changes whenever a container is added, removed or changed.
+	gen atomic.Uint64
+
 	// machineMemory is the host's total memory in bytes (0 if unknown),
 	// read once: it does not change under a running daemon.
 	machineMemory func() uint64
@@ -86,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("run: %w", err)
 	}
 	for _, r := range recs {
-		c := newCtr(r)
+		c := newCtr(r, &m.gen)
 		c.saved = r
 		m.byID[r.ID] = c
 		// Two records with one name: the older is a removal a crash

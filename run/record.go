@@ -85,6 +85,7 @@ type ctr struct {
 	backoff time.Duration
 
 	snap   atomic.Pointer[record]
+	gen    *atomic.Uint64
 	attach *attachHub
 
 	// saveMu serialises the writes of the record (save, deleteRecord);
@@ -95,8 +96,10 @@ type ctr struct {
 	deleted bool
 }
 
-func newCtr(rec *record) *ctr {
-	c := &ctr{id: rec.ID, rec: rec, exitCh: make(chan struct{}), removed: make(chan struct{}), attach: newAttachHub()}
+// newCtr makes the in-memory container; gen is the Manager's generation,
+// bumped by every change of the record.
+func newCtr(rec *record, gen *atomic.Uint64) *ctr {
+	c := &ctr{id: rec.ID, rec: rec, gen: gen, exitCh: make(chan struct{}), removed: make(chan struct{}), attach: newAttachHub()}
 	c.snap.Store(rec)
 	return c
 }
@@ -113,6 +116,7 @@ func (c *ctr) update(fn func(r *record)) *record {
 	fn(&n)
 	c.rec = &n
 	c.snap.Store(&n)
+	c.gen.Add(1)
 	return &n
 }
 

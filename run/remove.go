@@ -152,6 +152,7 @@ func (m *Manager) forget(ctx context.Context, c *ctr, rec *record, removeVolumes
 		delete(m.byName, rec.Name)
 	}
 	m.mu.Unlock()
+	m.gen.Add(1)
 	if removeVolumes {
 		for _, mp := range rec.Mounts {
 			if mp.Type == mountTypeVolume && mp.Anonymous {
