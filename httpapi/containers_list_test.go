@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/run"
 	"github.com/moby/moby/api/types/container"
@@ -102,5 +103,26 @@ func TestContainerListAnswerKept(t *testing.T) {
 		if got := get("/v1.41/containers/json?" + q); !strings.Contains(got, name) {
 			t.Fatalf("%s: answer was kept:\n%s", q, got)
 		}
+	}
+}
+
+// TestActivityCountsRoutedRequests: the daemon's idle detection sees every
+// routed request end, answered or refused.
+func TestActivityCountsRoutedRequests(t *testing.T) {
+	ts := startUnix(t, Options{}, Backends{Containers: &fakeList{gen: 1}})
+	_, before := ts.Activity()
+	ts.do(t, http.MethodGet, "/v1.41/containers/json")
+	ts.do(t, http.MethodGet, "/v1.41/no/such/route")
+	// The handler finishes just after the client has its answer.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		inflight, after := ts.Activity()
+		if inflight == 0 && after == before+2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("inflight %d, ended %d → %d; want 0 and +2", inflight, before, after)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

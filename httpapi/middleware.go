@@ -71,6 +71,27 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// activityMiddleware counts routed requests for Activity. The front door's
+// ping and cached image lists are not counted: they allocate next to
+// nothing.
+func (s *Server) activityMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s.inflight.Add(1)
+		defer func() {
+			s.ended.Add(1)
+			s.inflight.Add(-1)
+		}()
+		return next(c)
+	}
+}
+
+// Activity reports how many routed requests are under way (streams and
+// attached connections included) and how many have ended, so the daemon
+// can tell when it has been idle since a burst of work.
+func (s *Server) Activity() (inflight int64, ended uint64) {
+	return s.inflight.Load(), s.ended.Load()
+}
+
 // accessLogMiddleware logs every request at debug level when the server
 // runs with Debug or its logger is at debug level (a SIGHUP may change
 // that), like dockerd's "Calling GET /v1.41/info".

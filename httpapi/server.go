@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -105,6 +106,10 @@ type Server struct {
 
 	imagesJSON     responseCache
 	containersJSON stampedCache
+
+	// Routed requests under way and ended, for Activity.
+	inflight atomic.Int64
+	ended    atomic.Uint64
 	// imageImport answers POST /images/create?fromSrc= once offline
 	// import is wired.
 	imageImport echo.HandlerFunc
@@ -148,7 +153,7 @@ func New(opts Options, backends Backends) *Server {
 	e.HTTPErrorHandler = s.errorHandler
 	// Order: the access log sees the final status of everything, including
 	// version errors and unknown routes; recovery sits inside it.
-	e.Pre(s.accessLogMiddleware, s.recoverMiddleware, s.versionMiddleware)
+	e.Pre(s.activityMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.versionMiddleware)
 	s.echo = e
 	s.registerRoutes()
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -141,6 +142,9 @@ func serve(cfg *cli.DaemonConfig, log *slog.Logger, level *slog.LevelVar) error 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(listeners) }()
+	idle := time.NewTicker(idleTick)
+	defer idle.Stop()
+	go returnMemoryWhenIdle(ctx, srv, idle.C, debug.FreeOSMemory)
 	log.Info("berthd started", "version", version, "hosts", cfg.Hosts, "data-root", cfg.DataRoot, "driver", drv.Name())
 
 	sigs := make(chan os.Signal, 4)
@@ -172,6 +176,53 @@ func serve(cfg *cli.DaemonConfig, log *slog.Logger, level *slog.LevelVar) error 
 }
 
 var errServerClosed = errors.New("http: Server closed")
+
+// idleTick is how often returnMemoryWhenIdle looks; memory goes back one
+// to two ticks after the last request ended.
+const idleTick = 500 * time.Millisecond
+
+// activityCounter is what returnMemoryWhenIdle watches (httpapi.Server).
+type activityCounter interface {
+	Activity() (inflight int64, ended uint64)
+}
+
+// returnMemoryWhenIdle gives the heap a burst of work left behind (pull
+// buffers, encoded listings, garbage) back to the system (release, which
+// is debug.FreeOSMemory) once no request has run for a whole tick. Go's
+// own scavenger returns it only slowly, and an idle daemon's footprint is
+// what users see most.
+func returnMemoryWhenIdle(ctx context.Context, srv activityCounter, ticks <-chan time.Time, release func()) {
+	var w idleWatch
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+		}
+		if w.due(srv.Activity()) {
+			release()
+		}
+	}
+}
+
+// idleWatch decides, tick by tick, when a burst of requests is over.
+type idleWatch struct {
+	seen     uint64 // requests ended at the previous tick
+	returned uint64 // requests ended when memory last went back
+}
+
+// due reports whether memory should go back at this tick: nothing under
+// way, no request ended since the previous tick, and some since the last
+// time.
+func (w *idleWatch) due(inflight int64, ended uint64) bool {
+	quiet := inflight == 0 && ended == w.seen
+	w.seen = ended
+	if quiet && ended != w.returned {
+		w.returned = ended
+		return true
+	}
+	return false
+}
 
 // shutdown stops accepting, lets streams finish for shutdown-timeout, and
 // gives up at once on a second signal.
