@@ -24,9 +24,12 @@ type treeCopier struct {
 
 type inodeKey struct{ dev, ino uint64 }
 
-// copyTree copies the content and metadata of the directory src into the
-// existing empty directory dst.
-func copyTree(ctx context.Context, src, dst string) error {
+// CopyTree copies the content and metadata of the directory src into the
+// existing empty directory dst: owners, modes, times, xattrs, symlinks,
+// device nodes, fifos, and hard links as hard links. dst takes src's own
+// owner, mode, xattrs and times too. vfs makes a layer from its parent with
+// it; run fills a new volume from the image content it covers.
+func CopyTree(ctx context.Context, src, dst string) error {
 	c := &treeCopier{
 		ctx:   ctx,
 		links: map[inodeKey]string{},

@@ -66,7 +66,7 @@ func (d *VFS) Create(ctx context.Context, id, parent string) (retErr error) {
 	if parent == "" {
 		return nil
 	}
-	if err := copyTree(ctx, d.DiffPath(parent), diff); err != nil {
+	if err := CopyTree(ctx, d.DiffPath(parent), diff); err != nil {
 		return fmt.Errorf("create layer %s: copy parent %s: %w", id, parent, err)
 	}
 	return nil

@@ -379,7 +379,7 @@ func (m *Manager) prepareMounts(ctx context.Context, rec *record, rootfs string)
 					return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
 				}
 				if _, err := os.Lstat(src); err == nil {
-					if err := copyUp(src, mp.Source); err != nil {
+					if err := copyUp(ctx, src, mp.Source); err != nil {
 						return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
 					}
 				}

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/volume"
+	"golang.org/x/sys/unix"
 )
 
 func TestBindMountsReadWriteAndReadOnly(t *testing.T) {
@@ -93,7 +95,10 @@ func TestImageVolumeIsCopiedUpAndAnonymous(t *testing.T) {
 	}
 	spec.Entries = append(spec.Entries,
 		fixtures.Entry{Path: "srv", Type: fixtures.TypeDir, UID: 33, GID: 33, Mode: 0o750},
-		fixtures.Entry{Path: "srv/index.html", Type: fixtures.TypeFile, Data: []byte("hello volume"), UID: 33, GID: 33})
+		fixtures.Entry{Path: "srv/index.html", Type: fixtures.TypeFile, Data: []byte("hello volume"), UID: 33, GID: 33},
+		// Hard links and xattrs survive the copy, as with Docker's.
+		fixtures.Entry{Path: "srv/index.htm", Type: fixtures.TypeHardlink, Target: "srv/index.html"},
+		fixtures.Entry{Path: "srv/tagged", Type: fixtures.TypeFile, Data: []byte("x"), Xattrs: map[string]string{"user.berth": "kept"}})
 	img, err := fixtures.ImageFromSpecs([]fixtures.LayerSpec{spec}, fixtures.WithCmd("sh"), fixtures.WithConfig(func(c *v1.Config) {
 		c.Volumes = map[string]struct{}{"/srv": {}}
 	}))
@@ -101,13 +106,24 @@ func TestImageVolumeIsCopiedUpAndAnonymous(t *testing.T) {
 		t.Fatal(err)
 	}
 	importImage(t, e.store, img, "web:latest")
-	id, code, out := e.run([]string{"sh", "-c", "cat /srv/index.html; echo; stat -c '%u:%g %a' /srv"}, func(r *CreateRequest) {
+	id, code, out := e.run([]string{"sh", "-c", "cat /srv/index.html; echo; stat -c '%u:%g %a' /srv; " +
+		"[ $(stat -c %i /srv/index.html) = $(stat -c %i /srv/index.htm) ] && stat -c %h /srv/index.htm"}, func(r *CreateRequest) {
 		r.Config.Image = "web"
 	})
-	if code != 0 || out != "hello volume\n33:33 750\n" {
+	if code != 0 || out != "hello volume\n33:33 750\n2\n" {
 		t.Fatalf("exit %d %q", code, out)
 	}
 	ins := e.inspect(id)
+	if len(ins.Mounts) == 1 {
+		var buf [16]byte
+		n, err := unix.Getxattr(filepath.Join(ins.Mounts[0].Source, "tagged"), "user.berth", buf[:])
+		if err != nil && !errors.Is(err, unix.ENOTSUP) {
+			t.Fatalf("xattr of the copied file: %v", err)
+		}
+		if err == nil && string(buf[:n]) != "kept" {
+			t.Fatalf("xattr of the copied file: %q", buf[:n])
+		}
+	}
 	if len(ins.Mounts) != 1 || ins.Mounts[0].Type != "volume" || len(ins.Mounts[0].Name) != 64 {
 		t.Fatalf("anonymous volume mount: %+v", ins.Mounts)
 	}

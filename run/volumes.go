@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/mount"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
@@ -352,10 +353,10 @@ func isEmptyDir(dir string) bool {
 }
 
 // copyUp copies the content of src (a directory in the container's
-// rootfs) into the empty volume directory dst, keeping owners, modes,
-// times and symlinks, as Docker does the first time a volume is mounted
-// over image content. dst takes src's owner and mode.
-func copyUp(src, dst string) error {
+// rootfs) into the empty volume directory dst, as Docker does the first
+// time a volume is mounted over image content: owners, modes, times,
+// xattrs, symlinks and hard links are kept, and dst takes src's own.
+func copyUp(ctx context.Context, src, dst string) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		return err
@@ -363,13 +364,7 @@ func copyUp(src, dst string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil
 	}
-	if err := copyTree(src, dst); err != nil {
-		return err
-	}
-	if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
-		return err
-	}
-	return os.Chmod(dst, os.FileMode(st.Mode&0o7777)&os.ModePerm|modeBits(st.Mode))
+	return mount.CopyTree(ctx, src, dst)
 }
 
 func modeBits(m uint32) os.FileMode {
@@ -384,75 +379,6 @@ func modeBits(m uint32) os.FileMode {
 		out |= os.ModeSticky
 	}
 	return out
-}
-
-func copyTree(src, dst string) error {
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		s, d := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
-		var st unix.Stat_t
-		if err := unix.Lstat(s, &st); err != nil {
-			return err
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			if err := os.Mkdir(d, 0o700); err != nil && !os.IsExist(err) {
-				return err
-			}
-			if err := copyTree(s, d); err != nil {
-				return err
-			}
-		case unix.S_IFREG:
-			if err := copyFile(s, d); err != nil {
-				return err
-			}
-		case unix.S_IFLNK:
-			target, err := os.Readlink(s)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(target, d); err != nil {
-				return err
-			}
-		default:
-			// Devices, fifos and sockets in an image directory a volume
-			// covers are rare; mknod keeps them as they are.
-			if err := unix.Mknod(d, st.Mode, int(st.Rdev)); err != nil {
-				return err
-			}
-		}
-		if err := os.Lchown(d, int(st.Uid), int(st.Gid)); err != nil {
-			return err
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-			if err := os.Chmod(d, os.FileMode(st.Mode&0o777)|modeBits(st.Mode)); err != nil {
-				return err
-			}
-		}
-		ts := []unix.Timespec{st.Atim, st.Mtim}
-		unix.UtimesNanoAt(unix.AT_FDCWD, d, ts, unix.AT_SYMLINK_NOFOLLOW)
-	}
-	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := out.ReadFrom(in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // writeFileAtomic writes through a temp file and a rename, so readers see
