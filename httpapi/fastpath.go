@@ -96,7 +96,7 @@ func (f *fastPath) cachedImages(w http.ResponseWriter, r *http.Request) bool {
 	if !f.s.isImageList(r.URL.Path) {
 		return false
 	}
-	body, hit := f.s.imagesJSON.get(f.s.backends.Images.Generation(), r.URL.RawQuery)
+	body, hit := f.s.imagesJSON.get(f.s.backends.Images.Generation(), r.URL.RawQuery, "")
 	if !hit {
 		return false
 	}
@@ -124,39 +124,12 @@ func (f *fastPath) ping(w http.ResponseWriter, r *http.Request) {
 	w.Write(okBody)
 }
 
-// responseCache keeps encoded answers of read-only endpoints for as long
-// as the state they were computed from (a generation number) holds.
+// responseCache keeps the encoded answer of a read-only endpoint per query
+// for as long as the state it was computed from (a generation number)
+// holds. A stamp is the part of an answer that changes with time alone
+// (the container list's Status texts): an answer is served only for the
+// stamp it was made with, and a newer one replaces it.
 type responseCache struct {
-	mu      sync.Mutex
-	gen     uint64
-	entries map[string][]byte
-}
-
-func (c *responseCache) get(gen uint64, key string) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
-		return nil, false
-	}
-	b, ok := c.entries[key]
-	return b, ok
-}
-
-func (c *responseCache) put(gen uint64, key string, body []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen || c.entries == nil {
-		c.gen, c.entries = gen, map[string][]byte{}
-	}
-	if len(c.entries) < 256 {
-		c.entries[key] = body
-	}
-}
-
-// stampedCache keeps the last encoded answer per query of an endpoint whose
-// answer depends on a generation and on a little that changes with time
-// (the stamp): the container list, whose Status texts age.
-type stampedCache struct {
 	mu      sync.Mutex
 	gen     uint64
 	entries map[string]stampedAnswer
@@ -167,7 +140,7 @@ type stampedAnswer struct {
 	body  []byte
 }
 
-func (c *stampedCache) get(gen uint64, key, stamp string) ([]byte, bool) {
+func (c *responseCache) get(gen uint64, key, stamp string) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a, ok := c.entries[key]
@@ -177,14 +150,13 @@ func (c *stampedCache) get(gen uint64, key, stamp string) ([]byte, bool) {
 	return a.body, true
 }
 
-func (c *stampedCache) put(gen uint64, key, stamp string, body []byte) {
+func (c *responseCache) put(gen uint64, key, stamp string, body []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen || c.entries == nil {
 		c.gen, c.entries = gen, map[string]stampedAnswer{}
 	}
-	// One answer per query, replaced as it ages; few distinct queries.
-	if _, ok := c.entries[key]; ok || len(c.entries) < 64 {
+	if _, ok := c.entries[key]; ok || len(c.entries) < 256 {
 		c.entries[key] = stampedAnswer{stamp: stamp, body: body}
 	}
 }

@@ -234,7 +234,7 @@ func (f *frontDoor) answer(req simpleRequest) (body []byte, ok bool) {
 		return nil, false
 	}
 	gen := s.backends.Images.Generation()
-	if b, hit := s.imagesJSON.get(gen, req.rawQuery); hit {
+	if b, hit := s.imagesJSON.get(gen, req.rawQuery, ""); hit {
 		return b, true
 	}
 	// A miss: the router computes the answer (and caches it) into memory;

@@ -156,7 +156,7 @@ func familiarRefs(img chain.Image) []reference.Named {
 func (s *Server) listImages(c echo.Context) error {
 	gen := s.backends.Images.Generation()
 	key := c.Request().URL.RawQuery
-	if body, ok := s.imagesJSON.get(gen, key); ok {
+	if body, ok := s.imagesJSON.get(gen, key, ""); ok {
 		return writeJSONBytes(c, http.StatusOK, body)
 	}
 	ctx := c.Request().Context()
@@ -261,7 +261,7 @@ func (s *Server) listImages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.imagesJSON.put(gen, key, body)
+	s.imagesJSON.put(gen, key, "", body)
 	return writeJSONBytes(c, http.StatusOK, body)
 }
 

@@ -105,7 +105,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	imagesJSON     responseCache
-	containersJSON stampedCache
+	containersJSON responseCache
 
 	// Routed requests under way and ended, for Activity.
 	inflight atomic.Int64

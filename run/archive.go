@@ -609,3 +609,17 @@ func readlinkHandle(h *os.File) (string, error) {
 		buf = make([]byte, 2*len(buf))
 	}
 }
+
+func modeBits(m uint32) os.FileMode {
+	var out os.FileMode
+	if m&unix.S_ISUID != 0 {
+		out |= os.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		out |= os.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		out |= os.ModeSticky
+	}
+	return out
+}

@@ -378,10 +378,8 @@ func (m *Manager) prepareMounts(ctx context.Context, rec *record, rootfs string)
 				if err != nil {
 					return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
 				}
-				if _, err := os.Lstat(src); err == nil {
-					if err := copyUp(ctx, src, mp.Source); err != nil {
-						return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
-					}
+				if err := copyUp(ctx, src, mp.Source); err != nil {
+					return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
 				}
 			}
 			m.emitVolume(events.ActionMount, mp.Name, map[string]string{

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -355,30 +356,19 @@ func isEmptyDir(dir string) bool {
 // copyUp copies the content of src (a directory in the container's
 // rootfs) into the empty volume directory dst, as Docker does the first
 // time a volume is mounted over image content: owners, modes, times,
-// xattrs, symlinks and hard links are kept, and dst takes src's own.
+// xattrs, symlinks and hard links are kept, and dst takes src's own. A
+// missing src or one that is not a directory leaves dst empty.
 func copyUp(ctx context.Context, src, dst string) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
+	if err := unix.Lstat(src, &st); errors.Is(err, unix.ENOENT) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil
 	}
 	return mount.CopyTree(ctx, src, dst)
-}
-
-func modeBits(m uint32) os.FileMode {
-	var out os.FileMode
-	if m&unix.S_ISUID != 0 {
-		out |= os.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		out |= os.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		out |= os.ModeSticky
-	}
-	return out
 }
 
 // writeFileAtomic writes through a temp file and a rename, so readers see
